@@ -1,0 +1,1 @@
+"""Conformance suite for MEGA clients and brokers."""

@@ -1,0 +1,330 @@
+"""Incremental decoders for both directions.
+
+Both take bytes in chunks of any size (:meth:`feed`) and hand back one
+complete frame per call, or ``None`` when more bytes are needed. Lengths read
+off the wire are checked against the configured limits *before* anything
+waits for or stores the bytes they announce, so a peer cannot make a decoder
+hold more than one frame of the largest allowed size.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+
+from ._codes import ErrorCode, MessageType, error_code_or_int
+from ._errors import RemoteProtocolError
+from ._events import (
+    ConsumeRequest,
+    ConsumeResponse,
+    CreateTopicRequest,
+    CreateTopicResponse,
+    ErrorResponse,
+    ProduceRequest,
+    ProduceResponse,
+    Request,
+    ResponseEvent,
+    UnsolicitedError,
+)
+from ._limits import (
+    CONSUME_REQUEST_FIXED_BYTES,
+    MAX_PAYLOAD_BYTES,
+    MAX_TOPIC_BYTES,
+    UNSOLICITED_CORRELATION_ID,
+)
+from ._receivebuffer import ReceiveBuffer
+
+_REQ_HEAD = struct.Struct(">iBi")  # correlation_id, message_type, topic_length
+_REQ_TAIL = struct.Struct(">qi")  # timestamp, payload_length
+_REQ_TAIL_CONSUME = struct.Struct(">qii")  # timestamp, offset, payload_length
+
+_RESP_HEAD = struct.Struct(">ib")  # correlation_id, success
+_ERROR_CODE = struct.Struct(">b")
+_CREATE_OK = struct.Struct(">qH")  # timestamp, topic_len
+_PRODUCE_OK = struct.Struct(">qi")  # timestamp, offset
+_CONSUME_OK = struct.Struct(">qii")  # timestamp, next_offset, payload_length
+
+_PRODUCE = MessageType.PRODUCE
+_CONSUME = MessageType.CONSUME
+_CREATE_TOPIC = MessageType.CREATE_TOPIC
+
+
+class RequestDecoder:
+    """Turns a broker's incoming bytes into request frames.
+
+    :meth:`next_request` raises :class:`RemoteProtocolError` for a malformed
+    frame. Its ``error_code`` and ``correlation_id`` are what the broker should
+    answer. When ``fatal`` is false the frame has been consumed (an oversized
+    payload is skipped as it arrives, never stored) and decoding goes on; when
+    it is true the stream is lost and every later call raises the same error.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_topic_bytes: int = MAX_TOPIC_BYTES,
+    ) -> None:
+        self.max_payload_bytes = max_payload_bytes
+        self.max_topic_bytes = max_topic_bytes
+        self._buf = ReceiveBuffer()
+        self._skip = 0
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held, waiting to complete a frame."""
+        return len(self._buf)
+
+    @property
+    def skipping(self) -> int:
+        """Bytes of an oversized payload still to be discarded as they arrive."""
+        return self._skip
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """The most a single allowed frame can take, and so the most held after draining."""
+        return CONSUME_REQUEST_FIXED_BYTES + self.max_topic_bytes + self.max_payload_bytes
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Add received bytes. Call :meth:`next_request` until it returns ``None``."""
+        if self._error is not None:
+            return
+        if self._skip:
+            n = min(self._skip, len(data))
+            self._skip -= n
+            if n == len(data):
+                return
+            data = memoryview(data)[n:]
+        self._buf.extend(data)
+
+    def _fail(
+        self,
+        message: str,
+        reason: str,
+        error_code: ErrorCode,
+        correlation_id: int,
+        message_type: int,
+    ) -> RemoteProtocolError:
+        self._buf.clear()
+        self._error = RemoteProtocolError(
+            message,
+            reason=reason,
+            fatal=True,
+            error_code=error_code,
+            correlation_id=correlation_id,
+            message_type=message_type,
+        )
+        return self._error
+
+    def next_request(self) -> Request | None:
+        """The next complete request, or ``None`` if more bytes are needed."""
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        avail = len(buf)
+        if avail < 9:
+            return None
+        data = buf.data
+        pos = buf.pos
+        cid, mtype, tlen = _REQ_HEAD.unpack_from(data, pos)
+        if mtype == _PRODUCE or mtype == _CREATE_TOPIC:
+            tail = _REQ_TAIL
+        elif mtype == _CONSUME:
+            tail = _REQ_TAIL_CONSUME
+        else:
+            raise self._fail(
+                f"unknown message type 0x{mtype:02x}",
+                "unknown-message-type",
+                ErrorCode.INVALID_MESSAGE_TYPE,
+                cid,
+                mtype,
+            )
+        if tlen < 0:
+            raise self._fail(
+                f"negative topic_length {tlen}", "negative-length", ErrorCode.INVALID_REQUEST, cid, mtype
+            )
+        if tlen > self.max_topic_bytes:
+            raise self._fail(
+                f"topic_length {tlen} over the limit of {self.max_topic_bytes}",
+                "length-over-limit",
+                ErrorCode.INVALID_REQUEST,
+                cid,
+                mtype,
+            )
+        head_len = 9 + tlen + tail.size
+        if avail < head_len:
+            return None
+        fields = tail.unpack_from(data, pos + 9 + tlen)
+        plen: int = fields[-1]
+        if plen < 0:
+            raise self._fail(
+                f"negative payload_length {plen}", "negative-length", ErrorCode.INVALID_REQUEST, cid, mtype
+            )
+        if plen > self.max_payload_bytes:
+            # Answerable without the payload: drop what is here, skip the rest as it comes.
+            dropped = min(plen, avail - head_len)
+            buf.consume(head_len + dropped)
+            self._skip = plen - dropped
+            raise RemoteProtocolError(
+                f"payload_length {plen} over the limit of {self.max_payload_bytes}",
+                reason="message-too-large",
+                fatal=False,
+                error_code=ErrorCode.MESSAGE_TOO_LARGE,
+                correlation_id=cid,
+                message_type=mtype,
+            )
+        total = head_len + plen
+        if avail < total:
+            return None
+        try:
+            topic = data[pos + 9 : pos + 9 + tlen].decode("utf-8")
+        except UnicodeDecodeError:
+            buf.consume(total)
+            raise RemoteProtocolError(
+                "topic is not valid UTF-8",
+                reason="topic-not-utf8",
+                fatal=False,
+                error_code=ErrorCode.INVALID_REQUEST,
+                correlation_id=cid,
+                message_type=mtype,
+            ) from None
+        payload = bytes(data[pos + head_len : pos + total]) if plen else b""
+        buf.consume(total)
+        if mtype == _PRODUCE:
+            return ProduceRequest(cid, topic, fields[0], payload)
+        if mtype == _CONSUME:
+            return ConsumeRequest(cid, topic, fields[0], fields[1], payload)
+        return CreateTopicRequest(cid, topic, fields[0], payload)
+
+
+class ResponseDecoder:
+    """Turns a client's incoming bytes into response frames.
+
+    Responses carry no type, so the decoder is told, in order, what each
+    request sent was (:meth:`expect`). Every response's correlation id is
+    checked against the oldest pending request. An error frame with
+    correlation id 0 that matches no pending request is the broker's
+    unsolicited notice, returned as :class:`UnsolicitedError`.
+
+    Every malformed response is fatal: :meth:`next_response` raises
+    :class:`RemoteProtocolError` now and on every later call.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_topic_bytes: int = MAX_TOPIC_BYTES,
+    ) -> None:
+        self.max_payload_bytes = max_payload_bytes
+        self.max_topic_bytes = max_topic_bytes
+        self._buf = ReceiveBuffer()
+        self._pending: deque[tuple[int, int]] = deque()
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held, waiting to complete a frame."""
+        return len(self._buf)
+
+    @property
+    def pending(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._pending)
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """The largest response frame the limits allow."""
+        return 21 + max(self.max_payload_bytes, self.max_topic_bytes)
+
+    def expect(self, message_type: int, correlation_id: int) -> None:
+        """Record that a request of ``message_type`` with ``correlation_id`` was sent."""
+        self._pending.append((message_type, correlation_id))
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Add received bytes. Call :meth:`next_response` until it returns ``None``."""
+        if self._error is None:
+            self._buf.extend(data)
+
+    def _fail(self, message: str, reason: str, correlation_id: int | None) -> RemoteProtocolError:
+        self._buf.clear()
+        self._error = RemoteProtocolError(message, reason=reason, fatal=True, correlation_id=correlation_id)
+        return self._error
+
+    def next_response(self) -> ResponseEvent | None:
+        """The next complete response, or ``None`` if more bytes are needed."""
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        avail = len(buf)
+        if avail < 5:
+            return None
+        data = buf.data
+        pos = buf.pos
+        cid, success = _RESP_HEAD.unpack_from(data, pos)
+        pending = self._pending
+        if pending and pending[0][1] == cid:
+            mtype = pending[0][0]
+        elif cid == UNSOLICITED_CORRELATION_ID and success == 0:
+            if avail < 6:
+                return None
+            buf.consume(6)
+            return UnsolicitedError(error_code_or_int(_ERROR_CODE.unpack_from(data, pos + 5)[0]))
+        elif pending:
+            raise self._fail(
+                f"response correlation id {cid} does not match the oldest pending request's {pending[0][1]}",
+                "correlation-mismatch",
+                cid,
+            )
+        else:
+            raise self._fail(f"response with correlation id {cid} while no request is pending", "unexpected-frame", cid)
+
+        if success == 0:
+            if avail < 6:
+                return None
+            code = _ERROR_CODE.unpack_from(data, pos + 5)[0]
+            buf.consume(6)
+            pending.popleft()
+            return ErrorResponse(cid, error_code_or_int(code))
+        if success != 1:
+            raise self._fail(f"success flag is {success & 0xFF:#04x}, neither 0 nor 1", "bad-success-flag", cid)
+
+        if mtype == _PRODUCE:
+            if avail < 17:
+                return None
+            ts, offset = _PRODUCE_OK.unpack_from(data, pos + 5)
+            buf.consume(17)
+            pending.popleft()
+            return ProduceResponse(cid, ts, offset)
+        if mtype == _CONSUME:
+            if avail < 21:
+                return None
+            ts, next_offset, plen = _CONSUME_OK.unpack_from(data, pos + 5)
+            if plen < 0:
+                raise self._fail(f"negative payload_length {plen}", "negative-length", cid)
+            if plen > self.max_payload_bytes:
+                raise self._fail(
+                    f"payload_length {plen} over the limit of {self.max_payload_bytes}", "length-over-limit", cid
+                )
+            if avail < 21 + plen:
+                return None
+            payload = bytes(data[pos + 21 : pos + 21 + plen]) if plen else b""
+            buf.consume(21 + plen)
+            pending.popleft()
+            return ConsumeResponse(cid, ts, next_offset, payload)
+        # CREATE_TOPIC
+        if avail < 15:
+            return None
+        ts, tlen = _CREATE_OK.unpack_from(data, pos + 5)
+        if tlen > self.max_topic_bytes:
+            raise self._fail(f"topic echo of {tlen} bytes over the limit of {self.max_topic_bytes}", "length-over-limit", cid)
+        if avail < 15 + tlen:
+            return None
+        try:
+            topic = data[pos + 15 : pos + 15 + tlen].decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._fail("topic echo is not valid UTF-8", "topic-not-utf8", cid) from None
+        buf.consume(15 + tlen)
+        pending.popleft()
+        return CreateTopicResponse(cid, ts, topic)

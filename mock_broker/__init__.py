@@ -1,0 +1,1 @@
+"""An in-process asyncio MEGA broker for tests and local development."""
