@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from ._codes import MessageType
 
@@ -42,7 +42,7 @@ class ConsumeRequest:
     message_type: ClassVar[MessageType] = MessageType.CONSUME
 
 
-Request = Union[CreateTopicRequest, ProduceRequest, ConsumeRequest]
+Request = CreateTopicRequest | ProduceRequest | ConsumeRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,5 +95,5 @@ class UnsolicitedError:
     error_code: int
 
 
-Response = Union[ErrorResponse, CreateTopicResponse, ProduceResponse, ConsumeResponse]
-ResponseEvent = Union[Response, UnsolicitedError]
+Response = ErrorResponse | CreateTopicResponse | ProduceResponse | ConsumeResponse
+ResponseEvent = Response | UnsolicitedError

@@ -128,7 +128,7 @@ class RequestDecoder:
         data = buf.data
         pos = buf.pos
         cid, mtype, tlen = _REQ_HEAD.unpack_from(data, pos)
-        if mtype == _PRODUCE or mtype == _CREATE_TOPIC:
+        if mtype in (_PRODUCE, _CREATE_TOPIC):
             tail = _REQ_TAIL
         elif mtype == _CONSUME:
             tail = _REQ_TAIL_CONSUME
@@ -269,8 +269,9 @@ class ResponseDecoder:
         elif cid == UNSOLICITED_CORRELATION_ID and success == 0:
             if avail < 6:
                 return None
+            code = _ERROR_CODE.unpack_from(data, pos + 5)[0]
             buf.consume(6)
-            return UnsolicitedError(error_code_or_int(_ERROR_CODE.unpack_from(data, pos + 5)[0]))
+            return UnsolicitedError(error_code_or_int(code))
         elif pending:
             raise self._fail(
                 f"response correlation id {cid} does not match the oldest pending request's {pending[0][1]}",
@@ -318,7 +319,9 @@ class ResponseDecoder:
             return None
         ts, tlen = _CREATE_OK.unpack_from(data, pos + 5)
         if tlen > self.max_topic_bytes:
-            raise self._fail(f"topic echo of {tlen} bytes over the limit of {self.max_topic_bytes}", "length-over-limit", cid)
+            raise self._fail(
+                f"topic echo of {tlen} bytes over the limit of {self.max_topic_bytes}", "length-over-limit", cid
+            )
         if avail < 15 + tlen:
             return None
         try:
