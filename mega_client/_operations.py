@@ -1,0 +1,212 @@
+"""What the sync and async clients share: argument checks, requests, answers.
+
+An :class:`Operation` is one call (create_topic, produce or consume) after its
+arguments were checked: it builds the request for a correlation id and
+timestamp, and turns the broker's answer into a result or an exception. The
+clients only add the I/O around it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from ._results import Consumed, Produced, TopicCreated
+from .errors import (
+    BrokerError,
+    ConnectionClosedByBroker,
+    InvalidTopicNameError,
+    MegaConnectionError,
+    MegaError,
+    MegaProtocolError,
+    MegaTimeoutError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+from .protocol import (
+    INT32_MAX,
+    INT32_MIN,
+    MAX_PAYLOAD_BYTES,
+    ConsumeRequest,
+    ConsumeResponse,
+    CreateTopicRequest,
+    CreateTopicResponse,
+    ErrorCode,
+    ErrorResponse,
+    MessageType,
+    ProduceRequest,
+    ProduceResponse,
+    Request,
+    ResponseEvent,
+    UnsolicitedError,
+    topic_name_problem,
+)
+
+Result = TopicCreated | Produced | Consumed
+Delivery = Literal["at-most-once", "at-least-once"]
+DELIVERY_MODES: tuple[Delivery, ...] = ("at-most-once", "at-least-once")
+
+
+def now_ms() -> int:
+    """The wall clock in milliseconds since the Unix epoch: every request's timestamp."""
+    return time.time_ns() // 1_000_000
+
+
+def check_topic(topic: object) -> str:
+    """``topic`` if it is a valid name; else :class:`InvalidTopicNameError` (or TypeError)."""
+    if not isinstance(topic, str):
+        raise TypeError(f"topic must be a str, not {type(topic).__name__}")
+    problem = topic_name_problem(topic)
+    if problem is not None:
+        raise InvalidTopicNameError(problem)
+    return topic
+
+
+def payload_bytes(payload: object) -> bytes:
+    """The bytes to send: str encoded as UTF-8, bytes-like as is, at most 1 MiB."""
+    if isinstance(payload, str):
+        try:
+            data = payload.encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates
+            raise ValidationError(f"payload text cannot be encoded as UTF-8: {exc}") from exc
+    elif isinstance(payload, (bytes, bytearray, memoryview)):
+        data = bytes(payload)
+    else:
+        raise TypeError(f"payload must be str or bytes, not {type(payload).__name__}")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLargeError(f"payload is {len(data)} bytes, over the limit of {MAX_PAYLOAD_BYTES} (1 MiB)")
+    return data
+
+
+def check_offset(offset: object) -> int:
+    """``offset`` if it fits the wire's int32 (negative ones are the broker's to refuse)."""
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise TypeError(f"offset must be an int, not {type(offset).__name__}")
+    if not INT32_MIN <= offset <= INT32_MAX:
+        raise ValidationError(f"offset {offset} does not fit in a signed 32-bit integer")
+    return offset
+
+
+class CorrelationIds:
+    """Correlation ids 1, 2, ... up to 2**31 - 1, then 1 again.
+
+    0 is never used: it is the id of the broker's unsolicited error frame.
+    Negative ids are legal on the wire but never needed.
+    """
+
+    __slots__ = ("_next",)
+
+    def __init__(self, start: int = 1) -> None:
+        self._next = start
+
+    def __next__(self) -> int:
+        cid = self._next
+        self._next = 1 if cid >= INT32_MAX else cid + 1
+        return cid
+
+    def __iter__(self) -> CorrelationIds:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One checked call, ready to be sent any number of times."""
+
+    kind: MessageType
+    topic: str
+    payload: bytes = b""
+    offset: int = 0
+
+    @classmethod
+    def create_topic(cls, topic: object) -> Operation:
+        return cls(MessageType.CREATE_TOPIC, check_topic(topic))
+
+    @classmethod
+    def produce(cls, topic: object, payload: object) -> Operation:
+        return cls(MessageType.PRODUCE, check_topic(topic), payload=payload_bytes(payload))
+
+    @classmethod
+    def consume(cls, topic: object, offset: object) -> Operation:
+        return cls(MessageType.CONSUME, check_topic(topic), offset=check_offset(offset))
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    def may_resend(self, delivery: Delivery) -> bool:
+        """Whether the request may be sent again after it may have reached the broker."""
+        return self.kind != MessageType.PRODUCE or delivery == "at-least-once"
+
+    def request(self, correlation_id: int, timestamp: int) -> Request:
+        if self.kind == MessageType.PRODUCE:
+            return ProduceRequest(correlation_id, self.topic, timestamp, self.payload)
+        if self.kind == MessageType.CONSUME:
+            return ConsumeRequest(correlation_id, self.topic, timestamp, self.offset)
+        return CreateTopicRequest(correlation_id, self.topic, timestamp)
+
+    def result(self, event: ResponseEvent, correlation_id: int) -> Result:
+        """The result for the answer ``event``, or raise what it means.
+
+        The decoder has already matched the answer to the request by
+        correlation id and read it with the request's layout; the type checks
+        here only guard against misuse.
+        """
+        if isinstance(event, ErrorResponse):
+            raise BrokerError.for_code(event.error_code, event.correlation_id)
+        if isinstance(event, UnsolicitedError):
+            raise unsolicited_error(event)
+        if event.correlation_id != correlation_id:  # the decoder checks this; never trust silently
+            raise MegaProtocolError(
+                f"answer to request {correlation_id} carries correlation id {event.correlation_id}",
+                reason="correlation-mismatch",
+                correlation_id=event.correlation_id,
+            )
+        if isinstance(event, ProduceResponse) and self.kind == MessageType.PRODUCE:
+            return Produced(self.topic, event.offset, event.timestamp, event.correlation_id)
+        if isinstance(event, ConsumeResponse) and self.kind == MessageType.CONSUME:
+            return Consumed(
+                self.topic, self.offset, event.payload, event.next_offset, event.timestamp, event.correlation_id
+            )
+        if isinstance(event, CreateTopicResponse) and self.kind == MessageType.CREATE_TOPIC:
+            if event.topic != self.topic:  # PROTOCOL.md CLIENT-23
+                raise MegaProtocolError(
+                    f"CREATE_TOPIC {self.topic!r} was answered with the topic {event.topic!r}",
+                    reason="topic-echo-mismatch",
+                    correlation_id=event.correlation_id,
+                )
+            return TopicCreated(event.topic, event.timestamp, event.correlation_id)
+        raise MegaProtocolError(
+            f"{type(event).__name__} is no answer to {self.name}", reason="wrong-response-type",
+            correlation_id=event.correlation_id,
+        )
+
+
+def unsolicited_error(event: UnsolicitedError) -> MegaError:
+    """What a frame with correlation id 0 means: the broker closing, or a protocol error.
+
+    Only ``00 00 00 00 00 08`` (NETWORK_ERROR) is the unsolicited frame
+    (PROTOCOL.md RESP-7); any other error code with correlation id 0 answers no
+    request, so it breaks CLIENT-6.
+    """
+    if event.error_code == ErrorCode.NETWORK_ERROR:
+        return ConnectionClosedByBroker(event.error_code, request_sent=True)
+    return MegaProtocolError(
+        f"error frame with correlation id 0 and code {event.error_code}: only NETWORK_ERROR may use id 0",
+        reason="unexpected-frame",
+        correlation_id=0,
+    )
+
+
+def should_retry(exc: Exception, operation: Operation, delivery: Delivery) -> bool:
+    """Whether a failed attempt of ``operation`` may be tried again (see ``_retry``).
+
+    Only connection failures, and timeouts while connecting, are retried; a
+    request that may have reached the broker only when it is safe to repeat.
+    """
+    request_sent = getattr(exc, "request_sent", True)
+    if isinstance(exc, MegaTimeoutError):
+        return not request_sent
+    if isinstance(exc, MegaConnectionError):
+        return not request_sent or operation.may_resend(delivery)
+    return False

@@ -1,0 +1,386 @@
+"""The blocking client, :class:`MessageClient`: one socket, one request at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from types import TracebackType
+
+from ._operations import (
+    DELIVERY_MODES,
+    CorrelationIds,
+    Delivery,
+    Operation,
+    Result,
+    now_ms,
+    should_retry,
+    unsolicited_error,
+)
+from ._results import Consumed, Produced, TopicCreated
+from ._retry import RetryPolicy
+from .errors import (
+    BrokerError,
+    ClientStateError,
+    ConnectionClosedByBroker,
+    MegaConnectionError,
+    MegaError,
+    MegaProtocolError,
+    MegaTimeoutError,
+)
+from .protocol import (
+    DEFAULT_PORT,
+    RemoteProtocolError,
+    ResponseDecoder,
+    ResponseEvent,
+    UnsolicitedError,
+    encode_request,
+)
+
+__all__ = ["MessageClient"]
+
+log = logging.getLogger("mega_client")
+
+#: Bytes asked of the socket per ``recv``: a 1 MiB payload takes a few calls.
+RECV_BYTES = 256 * 1024
+
+_NEW, _OPEN, _CLOSED = "new", "open", "closed"
+
+#: The broker's unsolicited frame (PROTOCOL.md RESP-7), sent before it closes an idle connection.
+UNSOLICITED_FRAME = bytes.fromhex("000000000008")
+
+
+class MessageClient:
+    """A blocking MEGA client.
+
+    ::
+
+        with MessageClient("localhost", 8080) as client:
+            client.create_topic("orders")
+            produced = client.produce("orders", b"...")
+            consumed = client.consume("orders", produced.offset)
+
+    Arguments:
+        host, port: the broker's address.
+        connect_timeout: seconds one TCP connect may take.
+        request_timeout: seconds one request may take, from sending its first
+            byte to reading the last byte of its answer (an overall deadline,
+            not a per-``recv`` one). A retried request gets this again.
+        retry: when to try again (:class:`RetryPolicy`; ``NO_RETRY`` never).
+            It applies to :meth:`connect`, to reconnecting, and to requests
+            that are safe to repeat; see ``produce_delivery``.
+        produce_delivery: ``"at-most-once"`` (the default) never resends a
+            PRODUCE that may have reached the broker: if the connection fails
+            after it was sent, the error is raised (with
+            ``request_sent=True``) and the message may or may not be stored.
+            ``"at-least-once"`` resends it on a new connection, so the message
+            may be stored twice.
+
+    Correlation ids go 1, 2, ... (wrapping back to 1 after 2**31 - 1) and each
+    answer's id is checked. Every call raises a :class:`~mega_client.MegaError`
+    subclass on failure; see :mod:`mega_client.errors`. After a connection,
+    timeout or protocol error the socket is closed and the next call opens a
+    new one. Calls from several threads are serialised by a lock; :meth:`close`
+    may be called from any thread and interrupts a call in progress.
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = DEFAULT_PORT,
+        *,
+        connect_timeout: float = 5.0,
+        request_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        produce_delivery: Delivery = "at-most-once",
+    ) -> None:
+        if produce_delivery not in DELIVERY_MODES:
+            raise ValueError(f"produce_delivery must be one of {DELIVERY_MODES}, not {produce_delivery!r}")
+        if connect_timeout <= 0 or request_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.produce_delivery: Delivery = produce_delivery
+        self._state = _NEW
+        self._sock: socket.socket | None = None
+        self._decoder = ResponseDecoder()
+        self._cids = CorrelationIds()
+        self._call_lock = threading.Lock()  # one call at a time
+        self._sock_lock = threading.Lock()  # guards _sock against close() from another thread
+
+    def __repr__(self) -> str:
+        state = "connected" if self._sock is not None else self._state
+        return f"<MessageClient {self.host}:{self.port} {state}>"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the broker is open."""
+        return self._sock is not None
+
+    def connect(self) -> None:
+        """Open the connection, retrying as the retry policy says.
+
+        Raises :class:`MegaConnectionError` (refused, unreachable) or
+        :class:`MegaTimeoutError` when every try failed, and
+        :class:`ClientStateError` if the client is already connected. A closed
+        client can be connected again.
+        """
+        with self._call_lock:
+            if self._state == _OPEN and self._sock is not None:
+                raise ClientStateError("client is already connected")
+            previous, self._state = self._state, _OPEN
+            try:
+                self._with_retries(None)
+            except BaseException:
+                if self._state == _OPEN:
+                    self._state = previous
+                raise
+
+    def close(self) -> None:
+        """Close the connection (FIN, then close). Idempotent; safe from any thread.
+
+        A call blocked in another thread fails with :class:`ClientStateError`.
+        """
+        self._state = _CLOSED
+        self._drop()
+
+    def __enter__(self) -> MessageClient:
+        if self._state != _OPEN:
+            self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ operations
+
+    def create_topic(self, name: str) -> TopicCreated:
+        """Create the topic ``name`` (1 to 255 characters of ``[A-Za-z0-9._-]``).
+
+        Raises :class:`TopicAlreadyExistsError` if it exists.
+        """
+        result = self._call(Operation.create_topic(name))
+        assert isinstance(result, TopicCreated)
+        return result
+
+    def produce(self, topic: str, payload: str | bytes) -> Produced:
+        """Append ``payload`` (str is encoded as UTF-8; at most 1 MiB) to ``topic``.
+
+        Returns the :class:`Produced` result with the message's ``offset``.
+        Raises :class:`TopicNotFoundError` if the topic does not exist.
+        """
+        result = self._call(Operation.produce(topic, payload))
+        assert isinstance(result, Produced)
+        return result
+
+    def consume(self, topic: str, offset: int) -> Consumed:
+        """Read the message at ``offset`` of ``topic`` (it stays there).
+
+        Returns :class:`Consumed`: ``.payload`` is the exact bytes, ``.text``
+        them decoded as UTF-8. Raises :class:`InvalidOffsetError` for an
+        offset with no message and :class:`TopicNotFoundError`.
+        """
+        result = self._call(Operation.consume(topic, offset))
+        assert isinstance(result, Consumed)
+        return result
+
+    # ------------------------------------------------------------------ internals
+
+    def _require_open(self) -> None:
+        if self._state == _NEW:
+            raise ClientStateError("client is not connected: call connect() first")
+        if self._state == _CLOSED:
+            raise ClientStateError("client is closed")
+
+    def _call(self, operation: Operation) -> Result:
+        # Arguments were checked by building ``operation``: nothing invalid gets here.
+        with self._call_lock:
+            self._require_open()
+            result = self._with_retries(operation)
+            assert result is not None
+            return result
+
+    def _with_retries(self, operation: Operation | None) -> Result | None:
+        """Run one attempt of ``operation`` (or just connect, for ``None``), retrying as allowed."""
+        delays = self.retry.delays()
+        while True:
+            try:
+                self._require_open()
+                if operation is None:
+                    self._open()
+                    return None
+                return self._attempt(operation)
+            except (MegaConnectionError, MegaTimeoutError) as exc:
+                if self._state == _CLOSED:
+                    raise ClientStateError("client was closed during the call") from exc
+                if operation is not None and not should_retry(exc, operation, self.produce_delivery):
+                    raise
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                log.info("%s; retrying in %.3fs", exc, delay)
+                time.sleep(delay)
+
+    def _open(self) -> socket.socket:
+        """One try at connecting. Raises MegaConnectionError or MegaTimeoutError."""
+        where = f"{self.host}:{self.port}"
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except TimeoutError:
+            raise MegaTimeoutError(f"connecting to {where} took over {self.connect_timeout}s") from None
+        except OSError as exc:
+            raise MegaConnectionError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        with contextlib.suppress(OSError):  # not a TCP socket: nothing to tune
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._sock_lock:
+            if self._state == _CLOSED:
+                sock.close()
+                raise ClientStateError("client was closed while connecting")
+            self._sock = sock
+            self._decoder = ResponseDecoder()
+        log.debug("connected to %s", where)
+        return sock
+
+    def _drop(self) -> None:
+        """Close the connection, if any: shutdown (FIN) then close."""
+        with self._sock_lock:
+            sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):  # already reset or closed by the peer
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    def _connection(self) -> socket.socket:
+        """The open socket, reconnecting (one try) if the last one was lost or closed by the broker."""
+        sock = self._sock
+        if sock is not None and not self._still_open(sock):
+            self._drop()
+            sock = None
+        if sock is None:
+            sock = self._open()
+        return sock
+
+    def _still_open(self, sock: socket.socket) -> bool:
+        """Whether an idle connection is still usable, without blocking.
+
+        No request is pending, so anything readable means the broker closed
+        the connection or sent its unsolicited error frame before closing (as
+        the reference broker does after 30 s idle). Either way a new
+        connection is needed, and no request was sent on the old one, so even
+        a PRODUCE can safely go out on the new one.
+        """
+        try:
+            sock.settimeout(0.0)
+            data = sock.recv(RECV_BYTES)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            log.info("idle connection was lost (%s); reconnecting", exc)
+            return False
+        if not data:
+            log.info("broker closed the idle connection; reconnecting")
+            return False
+        decoder = self._decoder
+        decoder.feed(data)
+        try:
+            event = decoder.next_response()
+            if isinstance(event, UnsolicitedError):
+                error = unsolicited_error(event)
+                if not isinstance(error, ConnectionClosedByBroker):
+                    raise error
+                log.info("broker sent its unsolicited NETWORK_ERROR frame on the idle connection; reconnecting")
+                return False
+            if event is None and UNSOLICITED_FRAME.startswith(data):
+                log.info("broker is sending its unsolicited frame on the idle connection; reconnecting")
+                return False
+            raise MegaProtocolError(
+                f"broker sent {len(data)} bytes while no request was pending", reason="unexpected-frame"
+            )
+        except RemoteProtocolError as exc:
+            self._drop()
+            raise MegaProtocolError.from_codec(exc) from exc
+        except MegaProtocolError:
+            self._drop()
+            raise
+
+    def _attempt(self, operation: Operation) -> Result:
+        """Send ``operation`` once and read its answer."""
+        sock = self._connection()
+        cid = next(self._cids)
+        data = encode_request(operation.request(cid, now_ms()))
+        deadline = time.monotonic() + self.request_timeout
+        try:
+            try:
+                sock.settimeout(self.request_timeout)
+                sock.sendall(data)
+            except TimeoutError:
+                raise MegaTimeoutError(
+                    f"sending {operation.name} (request {cid}) took over {self.request_timeout}s",
+                    request_sent=True,
+                ) from None
+            except OSError as exc:
+                raise MegaConnectionError(
+                    f"connection lost while sending {operation.name} (request {cid}): {exc.strerror or exc}",
+                    request_sent=True,
+                ) from exc
+            self._decoder.expect(operation.kind, cid)
+            event = self._read_answer(sock, operation, cid, deadline)
+            return operation.result(event, cid)
+        except BrokerError:
+            raise  # a well-formed answer: the connection is fine
+        except BaseException:
+            # The stream is in an unknown state (or a late answer is on its way): drop it.
+            self._drop()
+            raise
+
+    def _read_answer(self, sock: socket.socket, operation: Operation, cid: int, deadline: float) -> ResponseEvent:
+        decoder = self._decoder
+        while True:
+            try:
+                event = decoder.next_response()
+            except RemoteProtocolError as exc:
+                raise MegaProtocolError.from_codec(exc) from exc
+            if isinstance(event, UnsolicitedError):
+                raise unsolicited_error(event)
+            if event is not None:
+                return event
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
+                chunk = sock.recv(RECV_BYTES)
+            except TimeoutError:
+                raise MegaTimeoutError(
+                    f"no complete answer to {operation.name} (request {cid}) within {self.request_timeout}s",
+                    request_sent=True,
+                ) from None
+            except OSError as exc:
+                raise MegaConnectionError(
+                    f"connection lost while waiting for the answer to {operation.name} (request {cid}): "
+                    f"{exc.strerror or exc}",
+                    request_sent=True,
+                ) from exc
+            if not chunk:
+                raise _closed_by_broker(operation, cid, decoder.buffered)
+            decoder.feed(chunk)
+
+
+def _closed_by_broker(operation: Operation, cid: int, buffered: int) -> MegaError:
+    where = f"mid-response, after {buffered} bytes of the answer" if buffered else "before answering"
+    return MegaConnectionError(
+        f"broker closed the connection {where} to {operation.name} (request {cid})", request_sent=True
+    )
