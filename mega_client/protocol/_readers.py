@@ -34,6 +34,7 @@ from ._limits import (
 )
 from ._receivebuffer import ReceiveBuffer
 
+_CID = struct.Struct(">i")
 _REQ_HEAD = struct.Struct(">iBi")  # correlation_id, message_type, topic_length
 _REQ_TAIL = struct.Struct(">qi")  # timestamp, payload_length
 _REQ_TAIL_CONSUME = struct.Struct(">qii")  # timestamp, offset, payload_length
@@ -123,11 +124,12 @@ class RequestDecoder:
             raise self._error
         buf = self._buf
         avail = len(buf)
-        if avail < 9:
+        if avail < 5:
             return None
         data = buf.data
         pos = buf.pos
-        cid, mtype, tlen = _REQ_HEAD.unpack_from(data, pos)
+        # The type byte alone decides an unknown type (BROKER-3): answer it without waiting for more.
+        mtype = data[pos + 4]
         if mtype in (_PRODUCE, _CREATE_TOPIC):
             tail = _REQ_TAIL
         elif mtype == _CONSUME:
@@ -137,9 +139,12 @@ class RequestDecoder:
                 f"unknown message type 0x{mtype:02x}",
                 "unknown-message-type",
                 ErrorCode.INVALID_MESSAGE_TYPE,
-                cid,
+                _CID.unpack_from(data, pos)[0],
                 mtype,
             )
+        if avail < 9:
+            return None
+        cid, _, tlen = _REQ_HEAD.unpack_from(data, pos)
         if tlen < 0:
             raise self._fail(
                 f"negative topic_length {tlen}", "negative-length", ErrorCode.INVALID_REQUEST, cid, mtype
@@ -263,15 +268,17 @@ class ResponseDecoder:
         data = buf.data
         pos = buf.pos
         cid, success = _RESP_HEAD.unpack_from(data, pos)
+        if cid == UNSOLICITED_CORRELATION_ID and success == 0:
+            # `00 00 00 00 00 08` is always the broker's notice, never an answer (RESP-7);
+            # any other code with id 0 is judged like any other response below.
+            if avail < 6:
+                return None
+            if data[pos + 5] == ErrorCode.NETWORK_ERROR:
+                buf.consume(6)
+                return UnsolicitedError(ErrorCode.NETWORK_ERROR)
         pending = self._pending
         if pending and pending[0][1] == cid:
             mtype = pending[0][0]
-        elif cid == UNSOLICITED_CORRELATION_ID and success == 0:
-            if avail < 6:
-                return None
-            code = _ERROR_CODE.unpack_from(data, pos + 5)[0]
-            buf.consume(6)
-            return UnsolicitedError(error_code_or_int(code))
         elif pending:
             raise self._fail(
                 f"response correlation id {cid} does not match the oldest pending request's {pending[0][1]}",

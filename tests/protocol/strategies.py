@@ -42,7 +42,11 @@ requests: st.SearchStrategy[Request] = st.one_of(
 
 # Each response with the request type it answers (responses carry no type of their own).
 answered_responses: st.SearchStrategy[tuple[MessageType, Response]] = st.one_of(
-    st.tuples(st.sampled_from(list(MessageType)), st.builds(ErrorResponse, int32s, error_codes)),
+    st.tuples(
+        st.sampled_from(list(MessageType)),
+        # `00 00 00 00 00 08` is the unsolicited notice, never an answer (RESP-7).
+        st.builds(ErrorResponse, int32s, error_codes).filter(lambda r: (r.correlation_id, r.error_code) != (0, 8)),
+    ),
     st.tuples(
         st.just(MessageType.CREATE_TOPIC),
         st.builds(CreateTopicResponse, int32s, int64s, topics),

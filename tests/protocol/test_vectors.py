@@ -212,40 +212,9 @@ def _ids(vectors: list[dict[str, Any]]) -> list[str]:
     return [v["id"] for v in vectors]
 
 
-#: Vectors the codec currently disagrees with, each re-checked by hand against the spec.
-#: Strict xfail: when the codec is fixed the test XPASSes, fails, and the entry must go.
-KNOWN_CODEC_DISAGREEMENTS: dict[str, str] = {
-    "unknown-message-type-0x04": (
-        "BROKER-3: INVALID_MESSAGE_TYPE is due once the type byte is read; "
-        "RequestDecoder waits for 9 bytes (through topic_length) before looking at the type"
-    ),
-    "unsolicited-network-error-while-correlation-zero-pending": (
-        "RESP-7/ERR-10: 00 00 00 00 00 08 is always the unsolicited frame; "
-        "ResponseDecoder returns ErrorResponse(0, NETWORK_ERROR) when correlation 0 is pending"
-    ),
-    "correlation-mismatch-zero-not-network-error": (
-        "RESP-7/CLIENT-6: only 00 00 00 00 00 08 is unsolicited; "
-        "ResponseDecoder returns any correlation-0 error frame (here code 4) as UnsolicitedError"
-    ),
-    "unexpected-error-frame-zero-nothing-pending": (
-        "RESP-7/CLIENT-9: only 00 00 00 00 00 08 is unsolicited; "
-        "ResponseDecoder returns any correlation-0 error frame (here code 4) as UnsolicitedError"
-    ),
-}
-
-
-def _params(vectors: list[dict[str, Any]], *, decoding: bool = True) -> list[Any]:
-    """One pytest param per vector; known disagreements (all about decoding) xfail when decoding."""
-    return [
-        pytest.param(
-            v,
-            id=v["id"],
-            marks=[pytest.mark.xfail(reason=KNOWN_CODEC_DISAGREEMENTS[v["id"]], strict=True)]
-            if decoding and v["id"] in KNOWN_CODEC_DISAGREEMENTS
-            else [],
-        )
-        for v in vectors
-    ]
+def _params(vectors: list[dict[str, Any]]) -> list[Any]:
+    """One pytest param per vector, named by its id."""
+    return [pytest.param(v, id=v["id"]) for v in vectors]
 
 
 _REQUEST_FRAMES = [v for v in REQUEST_VECTORS if "frame" in v["expect"]]
@@ -285,7 +254,7 @@ def test_request_vector_byte_by_byte(v: dict[str, Any]) -> None:
     assert _show(_drive_requests(_chunks(v))) == _show(_expected_requests(v))
 
 
-@pytest.mark.parametrize("v", _params(_REQUEST_FRAMES, decoding=False))
+@pytest.mark.parametrize("v", _params(_REQUEST_FRAMES))
 def test_request_vector_encodes_back(v: dict[str, Any]) -> None:
     data = _data(v)
     frames = [e["frame"] for e in [v["expect"], *v.get("then", [])] if "frame" in e]
@@ -315,7 +284,7 @@ def test_response_vector_byte_by_byte(v: dict[str, Any]) -> None:
     assert _show(_drive_responses(v["awaiting"], _chunks(v))) == _show(_expected_responses(v))
 
 
-@pytest.mark.parametrize("v", _params(_RESPONSE_FRAMES, decoding=False))
+@pytest.mark.parametrize("v", _params(_RESPONSE_FRAMES))
 def test_response_vector_encodes_back(v: dict[str, Any]) -> None:
     data = _data(v)
     frames = v["expect"].get("frames") or v["frames_before"]
