@@ -282,7 +282,7 @@ class PayloadTooLargeError(ValidationError):
 
 
 def _rebuild(cls: type[Exception], message: str, state: dict[str, object]) -> Exception:
-    exc = Exception.__new__(cls)
+    exc = cls.__new__(cls)
     exc.args = (message,)
     exc.__dict__.update(state)
     return exc
