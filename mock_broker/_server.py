@@ -1,0 +1,218 @@
+"""MockBroker: the asyncio broker, as an async context manager."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+from typing import Any
+
+from mega_client.protocol import topic_name_problem
+
+from ._config import BrokerConfig, make_config
+from ._faults import FaultRegistry
+from ._protocol import BrokerProtocol
+from ._record import ConnectionRecord
+from ._state import BrokerState
+from ._storage import StoredMessage
+
+log = logging.getLogger("mock_broker")
+
+
+class MockBroker:
+    """An in-process MEGA broker on the running asyncio loop.
+
+    ``MockBroker(port=0, profile="reference", ...)`` takes :class:`BrokerConfig`
+    fields as keywords, or ``MockBroker(config=BrokerConfig(...))`` (keywords
+    then override the config's fields)::
+
+        async with MockBroker(port=0) as broker:
+            reader, writer = await asyncio.open_connection(*broker.address)
+            ...
+            assert broker.topics() == {"orders": 3}
+
+    The inspection methods return the broker's live objects; call them from the
+    loop's thread (use :class:`ThreadedMockBroker` from other threads).
+    """
+
+    def __init__(self, config: BrokerConfig | None = None, **options: Any) -> None:
+        self.config = make_config(config, options)
+        self._state = BrokerState(self.config)
+        self._state.refuse_connections = self._refuse_for
+        self._server: asyncio.Server | None = None
+        self._host = self.config.host
+        self._port = self.config.port
+        self._relisten: asyncio.TimerHandle | None = None
+        self._stopping = False
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> MockBroker:
+        """Start listening (on an ephemeral port when ``port`` is 0)."""
+        if self._server is not None:
+            raise RuntimeError("broker already started")
+        self._server = await self._listen(self.config.port)
+        self._host, self._port = self._server.sockets[0].getsockname()[:2]
+        log.info("listening on %s:%d (profile %s)", self._host, self._port, self.config.profile)
+        return self
+
+    async def _listen(self, port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: BrokerProtocol(self._state),
+            self.config.host,
+            port,
+            backlog=self.config.backlog,
+            reuse_address=True,
+        )
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for proto in list(self._state.live.values()):
+            proto.abort("broker stopped")
+        if self._state.live:
+            try:
+                await asyncio.wait_for(self._state.wait_no_connections(), 5.0)
+            except asyncio.TimeoutError:  # pragma: no cover - the loop is wedged
+                log.warning("%d connections still open at stop", len(self._state.live))
+        if server is not None:
+            await server.wait_closed()
+        self._stopping = False
+
+    async def __aenter__(self) -> MockBroker:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        """Run until cancelled (the CLI's main loop)."""
+        await asyncio.get_running_loop().create_future()
+
+    def _refuse_for(self, seconds: float) -> None:
+        """Stop listening for ``seconds``: new connections are refused, then listen again."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        log.info("not listening for %.3fs (refuse fault)", seconds)
+        loop = asyncio.get_running_loop()
+
+        def relisten() -> None:
+            self._relisten = None
+            if self._stopping:
+                return
+            task = loop.create_task(self._relisten_now())
+            task.add_done_callback(_log_relisten_failure)
+
+        if self._relisten is not None:
+            self._relisten.cancel()
+        self._relisten = loop.call_later(seconds, relisten)
+
+    async def _relisten_now(self) -> None:
+        server = await self._listen(self._port)
+        if self._stopping or self._server is not None:
+            server.close()
+        else:
+            self._server = server
+            log.info("listening again on %s:%d", self._host, self._port)
+
+    # -- inspection -------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The address it listens on."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the real one once started with ``port=0``)."""
+        return self._port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)``, ready for ``socket.create_connection``."""
+        return (self._host, self._port)
+
+    @property
+    def profile(self) -> str:
+        """``"spec"`` or ``"reference"``."""
+        return self.config.profile
+
+    @property
+    def faults(self) -> FaultRegistry:
+        """The fault rules (see :class:`FaultRule`)."""
+        return self._state.faults
+
+    @property
+    def internal_errors(self) -> list[str]:
+        """Tracebacks of handler failures (each answered INTERNAL_ERROR); empty if all went well."""
+        return list(self._state.internal_errors)
+
+    def topics(self) -> dict[str, int]:
+        """Topic name -> number of messages, in creation order."""
+        return self._state.store.counts()
+
+    def messages(self, topic: str) -> list[StoredMessage]:
+        """The messages stored in ``topic`` (KeyError if there is no such topic)."""
+        return self._state.store.messages(topic)
+
+    def connections(self) -> list[ConnectionRecord]:
+        """Records of the connections open now."""
+        return [r for r in self._state.records if not r.closed]
+
+    def records(self) -> list[ConnectionRecord]:
+        """Records of every connection since start (or since :meth:`reset`), open and closed."""
+        return list(self._state.records)
+
+    def record(self, conn_id: int) -> ConnectionRecord:
+        """The record of connection ``conn_id`` (KeyError if unknown)."""
+        for r in self._state.records:
+            if r.id == conn_id:
+                return r
+        raise KeyError(conn_id)
+
+    def connection_stats(self, conn_id: int) -> dict[str, int]:
+        """Buffer sizes of a live connection: ``write_buffer`` (answers waiting) and ``read_buffer``."""
+        proto = self._state.live[conn_id]
+        return {"write_buffer": proto.write_buffer_size, "read_buffer": proto.read_buffer_size}
+
+    # -- control ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Drop every topic, the records of closed connections, and every fault rule."""
+        self._state.reset()
+
+    def create_topic(self, name: str) -> None:
+        """Create ``name`` directly (test setup); ValueError for a bad or existing name."""
+        problem = topic_name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        if not self._state.store.create(name):
+            raise ValueError(f"topic {name!r} exists")
+
+    def produce(self, topic: str, payload: bytes, timestamp: int = 0) -> int:
+        """Append a message directly (test setup); return its offset (KeyError if no topic)."""
+        return self._state.store.append(topic, timestamp, bytes(payload))
+
+    async def wait_closed_connections(self, timeout: float | None = 5.0) -> None:
+        """Wait until no connection is open (asyncio.TimeoutError after ``timeout`` s)."""
+        await asyncio.wait_for(self._state.wait_no_connections(), timeout)
+
+
+def _log_relisten_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("could not listen again after a refuse fault: %s", task.exception())

@@ -1,0 +1,136 @@
+"""The mega-mock-broker command, as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mock_broker
+
+from ._mb_support import RawClient, create, create_ok, produce, produce_ok
+
+ROOT = str(Path(mock_broker.__file__).resolve().parent.parent)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("COVERAGE_PROCESS_START", None)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mock_broker", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+    )
+
+
+def start_cli(*args: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_broker", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    m = re.search(r"listening on ([\d.]+):(\d+)", line)
+    if m is None:
+        proc.kill()
+        raise AssertionError(f"no 'listening on' line: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, int(m.group(2))
+
+
+def test_help_documents_the_options():
+    res = run_cli("--help")
+    assert res.returncode == 0
+    for option in (
+        "--host",
+        "--port",
+        "--profile",
+        "--max-payload-bytes",
+        "--max-messages-per-topic",
+        "--max-topics",
+        "--max-connections",
+        "--idle-timeout",
+        "--log-level",
+        "--record",
+    ):
+        assert option in res.stdout
+    assert "8080" in res.stdout
+    assert "127.0.0.1" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [["--no-such-option"], ["--port", "eighty"], ["--profile", "nope"], ["--idle-timeout", "-3"]]
+)
+def test_bad_option_is_one_line_and_exit_2(args):
+    res = run_cli(*args)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_port_in_use_is_one_line_and_nonzero():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = run_cli("--port", str(port))
+    assert res.returncode == 1
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert f"127.0.0.1:{port}" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serves_logs_and_stops_cleanly_on_signal(sig):
+    proc, port = start_cli("--profile", "reference", "--max-topics", "1")
+    try:
+        with RawClient(("127.0.0.1", port)) as c:
+            c.send(create(1, "t"), produce(2, "t", b"x"), create(3, "u"))
+            c.expect_bytes(create_ok(1, "t") + produce_ok(2, 0) + bytes.fromhex("00 00 00 03 00 09"))
+            c.send_raw(b"\x00\x00\x00\x04\x09rest")  # reference profile: silent close
+            assert c.read_to_eof() == b""
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert re.search(r"conn 1 .*closed", err), err
+
+
+def test_debug_logs_each_request():
+    proc, port = start_cli("--log-level", "debug", "--record")
+    try:
+        with RawClient(("127.0.0.1", port)) as c:
+            c.send(create(77, "dbg"))
+            c.expect_bytes(create_ok(77, "dbg"))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "CreateTopicRequest(correlation_id=77" in err
+
+
+def test_console_script_is_declared():
+    text = (Path(ROOT) / "pyproject.toml").read_text()
+    assert 'mega-mock-broker = "mock_broker._cli:main"' in text

@@ -1,0 +1,174 @@
+"""Limits on real sockets: oversized payloads, huge length prefixes, backpressure, idle timeout."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+import tracemalloc
+
+import pytest
+
+from ._mb_support import (
+    TS,
+    RawClient,
+    consume,
+    consume_ok,
+    create,
+    create_ok,
+    error,
+    pipelined,
+    produce,
+    produce_ok,
+    raw_frame,
+    wait_until,
+)
+
+MIB = 1024 * 1024
+IDLE_FRAME = bytes.fromhex("00 00 00 00 00 08")
+
+
+def _stream_junk(c: RawClient, total: int, chunk: int = MIB) -> None:
+    block = b"\xaa" * chunk
+    sent = 0
+    while sent < total:
+        n = min(chunk, total - sent)
+        c.send_raw(block[:n])
+        sent += n
+
+
+def test_oversized_payload_is_skipped_as_it_streams_and_memory_stays_flat(mega_broker_factory):
+    mega_broker = mega_broker_factory(record=False)
+    with RawClient(mega_broker.address) as c:
+        c.send(create(1, "t"))
+        c.expect_bytes(create_ok(1, "t"))
+        size = 24 * MIB
+        # The answer comes as soon as the header is in (BROKER-6), before any payload byte.
+        c.send_raw(raw_frame(2, 1, b"t", payload_length=size))
+        c.expect_bytes(error(2, 3))
+        conn = mega_broker.connections()[0].id
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            _stream_junk(c, size)
+            c.send(produce(3, "t", b"after"))
+            c.expect_bytes(produce_ok(3, 0))
+            grown = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert grown < 4 * MIB, f"{grown} bytes allocated while skipping {size}"
+        assert mega_broker.connection_stats(conn)["read_buffer"] == 0
+    assert mega_broker.messages("t")[0].payload == b"after"
+
+
+@pytest.mark.parametrize("field", ["payload_length", "topic_length"])
+def test_2gib_length_prefix_costs_no_memory(mega_broker_factory, profile, field):
+    broker = mega_broker_factory(profile=profile, record=False)
+    with RawClient(broker.address) as c:
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            c.send_raw(raw_frame(9, 1, b"t", **{field: 2**31 - 1}))
+            if field == "payload_length":
+                c.expect_bytes(error(9, 3))  # MESSAGE_TOO_LARGE, connection kept
+                _stream_junk(c, 8 * MIB)
+                c.assert_open()
+                conn = broker.connections()[0].id
+                assert broker.connection_stats(conn)["read_buffer"] == 0
+            else:
+                # topic_length over any limit: a frame error, then close (silent in the reference profile).
+                assert c.read_to_eof() == (error(9, 1) if profile == "spec" else b"")
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * MIB
+    broker.wait_closed_connections()
+
+
+def test_unknown_type_is_answered_from_the_type_byte_alone(mega_broker_factory, profile):
+    """BROKER-3: `00 00 00 05 | 04` is answered without waiting for more bytes."""
+    broker = mega_broker_factory(profile=profile)
+    with RawClient(broker.address) as c:
+        c.send_raw(bytes.fromhex("00 00 00 05 04"))
+        assert c.read_to_eof(timeout=2.0) == (bytes.fromhex("00 00 00 05 00 02") if profile == "spec" else b"")
+
+
+def test_backpressure_bounds_what_a_non_reading_client_costs(mega_broker_factory):
+    high = 256 * 1024
+    broker = mega_broker_factory(write_buffer_high_water=high, record=False)
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    n = 200  # 200 MiB of answers if nothing pushed back
+    with RawClient(broker.address, timeout=10) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        c.send(create(1, "t"), produce(2, "t", payload))
+        c.expect_bytes(create_ok(1, "t") + produce_ok(2, 0))
+        conn = broker.connections()[0].id
+        c.send_raw(pipelined(consume(10 + i, "t", 0) for i in range(n)))
+        # Let the broker fill what it may, then check it stopped.
+        samples = []
+        for _ in range(20):
+            time.sleep(0.02)
+            samples.append(broker.connection_stats(conn))
+        worst = max(s["write_buffer"] for s in samples)
+        assert worst <= 2 * high + len(payload) + 64, worst
+        assert max(s["read_buffer"] for s in samples) < 512 * 1024
+        # Everything still arrives, in order, once the client reads.
+        expected = consume_ok(0, TS, 1, payload)[4:]
+        for i in range(n):
+            got = c.recv_exact(len(expected) + 4)
+            assert got[:4] == struct.pack(">i", 10 + i)
+            assert got[4:] == expected
+        c.send(produce(99, "t", b"x"))
+        c.expect_bytes(produce_ok(99, 1))
+
+
+def test_idle_timeout_sends_network_error_then_closes(mega_broker_factory, profile):
+    broker = mega_broker_factory(profile=profile, idle_timeout=0.2)
+    with RawClient(broker.address) as c:
+        start = time.monotonic()
+        c.send(create(1, "t"))
+        c.expect_bytes(create_ok(1, "t"))
+        assert c.read_to_eof(timeout=3.0) == IDLE_FRAME
+        elapsed = time.monotonic() - start
+    assert 0.18 <= elapsed < 2.0
+    broker.wait_closed_connections()
+    assert broker.records()[0].close_reason == "idle timeout"
+
+
+def test_received_bytes_reset_the_idle_timer(mega_broker_factory):
+    broker = mega_broker_factory(idle_timeout=0.2)
+    with RawClient(broker.address) as c:
+        frame = pipelined([create(1, "t")])
+        start = time.monotonic()
+        # One byte every 0.08 s keeps the connection alive well past the timeout.
+        for i in range(len(frame)):
+            c.send_raw(frame[i : i + 1])
+            time.sleep(0.08 if i < 6 else 0)
+        c.expect_bytes(create_ok(1, "t"))
+        assert time.monotonic() - start > 0.4
+        assert c.read_to_eof(timeout=3.0) == IDLE_FRAME
+
+
+def test_idle_timeout_zero_means_never(mega_broker_factory):
+    broker = mega_broker_factory(idle_timeout=0)
+    with RawClient(broker.address) as c:
+        c.assert_open(wait=0.3)
+
+
+def test_max_connections(mega_broker_factory):
+    broker = mega_broker_factory(max_connections=3)
+    clients = [RawClient(broker.address) for _ in range(3)]
+    try:
+        for i, c in enumerate(clients):
+            c.send(create(i, f"t{i}"))
+            c.expect_bytes(create_ok(i, f"t{i}"))
+        with RawClient(broker.address) as extra:
+            assert extra.read_to_eof() == b""
+        clients.pop().close()
+        wait_until(lambda: len(broker.connections()) == 2)
+        with RawClient(broker.address) as again:
+            again.send(produce(5, "t0", b"x"))
+            again.expect_bytes(produce_ok(5, 0))
+    finally:
+        for c in clients:
+            c.close()
