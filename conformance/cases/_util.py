@@ -1,0 +1,61 @@
+"""Small judging helpers shared by the case modules.
+
+Expected values here are written out by hand from docs/PROTOCOL.md (a length
+as ``n.to_bytes(4, "big")``, a type byte as ``0x03``); nothing is produced by
+the kit's encoders.
+"""
+
+from __future__ import annotations
+
+from conformance._context import ClientContext
+from conformance._wire import hexline
+
+#: Milliseconds a client's timestamp may be away from the judge's clock (CLIENT-18).
+CLOCK_SLACK_MS = 5_000
+
+#: A payload whose bytes are every value 0..255, NUL and invalid UTF-8 included.
+BINARY = bytes(range(256)) * 4
+
+#: Multibyte UTF-8 text: 13 characters, 19 bytes.
+UTF8_TEXT = "héllo wörld €✓"
+
+
+def expect_field(ctx: ClientContext, raw: bytes, start: int, expected: bytes, name: str) -> None:
+    """``raw[start:start+len(expected)]`` must be ``expected``."""
+    end = start + len(expected)
+    got = raw[start:end]
+    if len(raw) < end:
+        ctx.fail(
+            f"{name}: the request ends after {len(raw)} bytes, before bytes {start}..{end - 1} "
+            f"(received: {hexline(raw)})"
+        )
+    if got != expected:
+        ctx.fail(f"{name} (bytes {start}..{end - 1}) is {hexline(got)}, expected {hexline(expected)}")
+
+
+def be32(value: int) -> bytes:
+    """``value`` as 4 big-endian two's complement bytes (the spec's i32)."""
+    return value.to_bytes(4, "big", signed=True)
+
+
+def expect_length(ctx: ClientContext, raw: bytes, expected: int, what: str, hint: str = "") -> None:
+    if len(raw) != expected:
+        more = f"; {hint}" if hint else ""
+        ctx.fail(f"{what} is {len(raw)} bytes, expected {expected}{more} (received: {hexline(raw, 48)})")
+
+
+def expect_ms_timestamp(ctx: ClientContext, value: int, before_ms: int, after_ms: int, what: str) -> None:
+    """``value`` must be the wall clock in milliseconds, within :data:`CLOCK_SLACK_MS`."""
+    low, high = before_ms - CLOCK_SLACK_MS, after_ms + CLOCK_SLACK_MS
+    if not low <= value <= high:
+        hint = ""
+        if low // 1000 <= value <= high // 1000 + 1:
+            hint = " (that is the time in seconds, not milliseconds)"
+        elif value and low <= int.from_bytes(value.to_bytes(8, "big", signed=True), "little", signed=True) <= high:
+            hint = " (that is the time in milliseconds, little-endian)"
+        ctx.fail(f"{what} timestamp is {value}, expected milliseconds since the epoch near {before_ms}{hint}")
+
+
+def wait_closed(ctx: ClientContext, conn: int = -1, timeout: float = 1.0) -> bool:
+    """Whether the broker saw connection ``conn`` end within ``timeout`` seconds."""
+    return ctx.wait_for(lambda: bool(ctx.records()) and bool(ctx.records()[conn].closed), timeout)
