@@ -33,9 +33,14 @@ A connection silent for ``idle_timeout`` seconds gets ``00 00 00 00 00 08``
 (NETWORK_ERROR, correlation id 0) and is closed. Neither profile copies the
 reference broker's capacity defects (10-connection pool, O(offset) CONSUME,
 allocating from an unchecked length).
+
+Fault injection: ``broker.faults.add("produce:error=RESOURCE_EXHAUSTED:every=10")``,
+``with broker.faults.applied("any:silent"): ...``; the rule grammar is in
+:mod:`mock_broker._faults` (and ``mega-mock-broker --help``).
 """
 
 from ._config import BrokerConfig, Profile
+from ._faults import FaultRegistry, FaultRule, FaultRuleError
 from ._record import AppliedFault, ConnectionRecord
 from ._server import MockBroker
 from ._storage import StoredMessage
@@ -45,6 +50,9 @@ __all__ = [
     "AppliedFault",
     "BrokerConfig",
     "ConnectionRecord",
+    "FaultRegistry",
+    "FaultRule",
+    "FaultRuleError",
     "MockBroker",
     "Profile",
     "StoredMessage",

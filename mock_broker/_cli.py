@@ -14,6 +14,7 @@ from typing import NoReturn
 from mega_client.protocol import DEFAULT_PORT, IDLE_TIMEOUT_SECONDS, MAX_MESSAGES_PER_TOPIC, MAX_PAYLOAD_BYTES
 
 from ._config import PROFILES, BrokerConfig
+from ._faults import FaultRule
 from ._server import MockBroker
 
 PROG = "mega-mock-broker"
@@ -31,7 +32,28 @@ PRODUCE/CONSUME, a silent close on an unknown message type or a negative length)
 """
 
 EPILOG = """\
-exit status: 0 after SIGINT/SIGTERM, 1 if it cannot listen, 2 for a bad option.
+fault rules (--fault, repeatable): TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]
+  TARGET  produce | consume | create_topic | any (per request) | connect (per connection)
+  ACTION for requests:
+    error=CODE        answer this error code (name or number) instead; nothing is stored
+    delay=MS          answer MS ms late
+    slice=N[/MS]      send the answer N bytes at a time, MS ms apart (default 10)
+    close             close instead of answering
+    close-after=K     send the first K bytes of the answer, then close
+    reset             reset the connection (RST)
+    silent            never answer this request (the connection stays open)
+    wrong-cid         answer with correlation id + 1
+    bad-flag[=V]      success byte V (default 2)
+    bad-length=V      length field of a CONSUME / CREATE_TOPIC success set to V
+    unsolicited=CODE  send 00 00 00 00 00 CODE before the answer
+    hold              hold the answer back, send it with the next one in one write
+    slow-read=BPS     read this connection at about BPS bytes/s from now on
+  ACTION for connect: close | reset | refuse=MS (stop listening MS ms) | silent | slow-read=BPS
+  WHEN    always (default) | once | nth=N | every=N   (matches counted per rule)
+  conn=N  only connection N (1, 2, ... in accept order)
+  e.g. --fault 'produce:error=RESOURCE_EXHAUSTED:every=10' --fault 'consume@orders:slice=1/5'
+
+exit status: 0 after SIGINT/SIGTERM, 1 if it cannot listen, 2 for a bad option or fault rule.
 """
 
 
@@ -128,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="stop reading a connection whose unread answers exceed this (default: %(default)s)",
     )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="inject a fault (repeatable; grammar below)",
+    )
     rec = p.add_argument_group("recording and logging")
     rec.add_argument(
         "--record",
@@ -164,6 +193,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         write_buffer_high_water=args.write_buffer_high_water,
         record=args.record,
         record_bytes_limit=args.record_bytes_limit,
+        faults=tuple(args.fault),
     )
 
 
@@ -193,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+        for rule in config.faults:
+            FaultRule.parse(rule)
     except ValueError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import socket
 import struct
 import time
 import traceback
-from typing import TYPE_CHECKING, cast
+from collections import deque
+from typing import TYPE_CHECKING, Any, cast
 
 from mega_client.protocol import (
     ConsumeRequest,
@@ -36,13 +38,17 @@ from mega_client.protocol import (
     topic_name_problem,
 )
 
+from ._record import AppliedFault
+
 if TYPE_CHECKING:
+    from ._faults import FaultRule
     from ._record import ConnectionRecord
     from ._state import BrokerState
 
 log = logging.getLogger("mock_broker")
 
 _ERROR = struct.Struct(">ibb")
+_ERROR_ANY = struct.Struct(">ibB")  # fault frames may carry any code byte
 _PRODUCE_OK = struct.Struct(">ibqi")
 _CONSUME_OK_HEAD = struct.Struct(">ibqii")
 
@@ -61,6 +67,14 @@ CLOSE_GRACE_SECONDS = 5.0
 
 #: How long a connection closed by the broker keeps reading (and discarding) after its FIN.
 LINGER_SECONDS = 2.0
+
+#: How often a ``connect:silent`` connection (which is not read) is checked for a peer close.
+SILENT_WATCH_SECONDS = 0.25
+
+_PEER_GONE = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
+
+#: An output operation of a faulted connection: (kind, value).
+_Op = tuple[str, Any]
 
 
 class BrokerProtocol(asyncio.Protocol):
@@ -91,6 +105,19 @@ class BrokerProtocol(asyncio.Protocol):
         self._linger_handle: asyncio.TimerHandle | None = None
         self._close_deferred = False
         self._peer_eof = False
+        # Fault injection. With no rule, only ``self._faults.active`` is read per batch.
+        self._faults = state.faults
+        self._ops: deque[_Op] = deque()
+        self._ops_bytes = 0
+        self._ops_timer: asyncio.TimerHandle | None = None
+        self._out_slow = False  # ops pending or an answer held: answers go through _queue
+        self._ops_full = False
+        self._held = b""
+        self._silent = False
+        self._slow_rate = 0
+        self._throttled = False
+        self._throttle_timer: asyncio.TimerHandle | None = None
+        self._silent_timer: asyncio.TimerHandle | None = None
 
     # -- inspection -------------------------------------------------------------------
 
@@ -128,6 +155,8 @@ class BrokerProtocol(asyncio.Protocol):
         self._last_rx = self._loop.time()
         if self._idle_timeout is not None:
             self._idle_handle = self._loop.call_later(self._idle_timeout, self._idle_check)
+        if self._faults.active:
+            self._connect_faults()
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -140,6 +169,8 @@ class BrokerProtocol(asyncio.Protocol):
             _append_capped(record, "_received", data, self._record_limit)
         self._decoder.feed(data)
         self._process()
+        if self._slow_rate:
+            self._throttle(len(data))
 
     def eof_received(self) -> bool:
         # Answers already buffered still go out (transport.close flushes them; CONN-13).
@@ -153,22 +184,38 @@ class BrokerProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
-        t = self._transport
-        if t is not None and not self._closing:
-            t.pause_reading()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        t = self._transport
-        if t is not None and not self._closing:
-            t.resume_reading()
+        if not self._closing:
+            self._update_reading()
             self._process()
 
+    def _update_reading(self) -> None:
+        """Read unless a client does not take its answers, a fault throttles or silences it."""
+        t = self._transport
+        if t is None or t.is_closing() or self._closing:
+            return
+        if self._write_paused or self._ops_full or self._throttled or self._silent:
+            t.pause_reading()
+        else:
+            t.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        for handle in (self._idle_handle, self._grace_handle, self._linger_handle):
+        for handle in (
+            self._idle_handle,
+            self._grace_handle,
+            self._linger_handle,
+            self._ops_timer,
+            self._throttle_timer,
+            self._silent_timer,
+        ):
             if handle is not None:
                 handle.cancel()
         self._idle_handle = self._grace_handle = self._linger_handle = None
+        self._ops_timer = self._throttle_timer = self._silent_timer = None
+        self._ops.clear()
         record = self.record
         if record is None:
             return
@@ -196,15 +243,23 @@ class BrokerProtocol(asyncio.Protocol):
         handle = self._handle
         record = self.record
         assert record is not None
+        faults = self._faults
         out: list[bytes] = []
         size = 0
-        while not (self._write_paused or self._closing):
+        while not (self._write_paused or self._closing or self._ops_full):
             try:
                 req = decoder.next_request()
             except RemoteProtocolError as exc:
                 record.request_count += 1
-                if not self._decode_error(exc, out):
+                frame = self._decode_error(exc, out)
+                if frame is None:
                     break
+                if faults.active:
+                    mtype = exc.message_type if exc.message_type is not None else 0
+                    size = self._faulted(None, mtype, None, exc.correlation_id or 0, frame, out, size)
+                else:
+                    out.append(frame)
+                    size += len(frame)
                 continue
             if req is None:
                 break
@@ -216,16 +271,19 @@ class BrokerProtocol(asyncio.Protocol):
                     record.requests_truncated = True
             if self._trace:
                 log.debug("conn %d request %r", record.id, req)
-            try:
-                size += handle(req, out)
-            except Exception:
-                size += self._internal_error(req, out)
+            if faults.active:
+                size = self._faulted(req, req.message_type, req.topic, req.correlation_id, None, out, size)
+            else:
+                try:
+                    size += handle(req, out)
+                except Exception:
+                    size += self._internal_error(req, out)
             if size >= self._high_water:
-                self._send(b"".join(out))
+                self._emit(b"".join(out))
                 out.clear()
                 size = 0
         if out:
-            self._send(b"".join(out))
+            self._emit(b"".join(out))
         if self._close_deferred:
             self._finish_close()
 
@@ -280,8 +338,11 @@ class BrokerProtocol(asyncio.Protocol):
             return _TOPIC_NOT_FOUND
         return _INVALID_REQUEST
 
-    def _decode_error(self, exc: RemoteProtocolError, out: list[bytes]) -> bool:
-        """Answer a frame the decoder rejected; False when the connection must close."""
+    def _decode_error(self, exc: RemoteProtocolError, out: list[bytes]) -> bytes | None:
+        """The answer to a frame the decoder rejected; None when the connection must close.
+
+        For a fatal error the spec profile's answer is appended to ``out`` here.
+        """
         record = self.record
         assert record is not None
         cid = exc.correlation_id if exc.correlation_id is not None else 0
@@ -294,12 +355,11 @@ class BrokerProtocol(asyncio.Protocol):
                 out.append(_ERROR.pack(cid, 0, int(exc.error_code)))
             log.info("conn %d: %s; closing", record.id, exc)
             self._close(exc.reason, flush=False)
-            return False
+            return None
         code = int(exc.error_code)
         if exc.reason == "topic-not-utf8" and self._reference:
             code = _INTERNAL_ERROR if exc.message_type == MessageType.CREATE_TOPIC else _TOPIC_NOT_FOUND
-        out.append(_ERROR.pack(cid, 0, code))
-        return True
+        return _ERROR.pack(cid, 0, code)
 
     def _internal_error(self, req: Request, out: list[bytes]) -> int:
         tb = traceback.format_exc()
@@ -343,6 +403,12 @@ class BrokerProtocol(asyncio.Protocol):
 
     def _finish_close(self) -> None:
         self._close_deferred = False
+        if self._out_slow:  # delayed or sliced answers first
+            self._queue([("close", None)])
+            return
+        self._finish_close_now()
+
+    def _finish_close_now(self) -> None:
         t = self._transport
         if t is None or t.is_closing():
             return
@@ -373,8 +439,250 @@ class BrokerProtocol(asyncio.Protocol):
             return
         record = self.record
         log.info("conn %s idle for %.3fs: NETWORK_ERROR, closing", record and record.id, idle)
-        self._send(IDLE_FRAME)
+        self._emit(IDLE_FRAME)
         self._close("idle timeout")
+
+    # -- output of a faulted connection ----------------------------------------------
+
+    def _emit(self, data: bytes) -> None:
+        """Write answers, behind any delayed, sliced or held ones."""
+        if self._out_slow:
+            self._queue([("write", data)])
+        else:
+            self._send(data)
+
+    def _queue(self, ops: list[_Op]) -> None:
+        for kind, value in ops:
+            if kind in ("write", "hold"):
+                self._ops_bytes += len(value)
+        self._ops.extend(ops)
+        self._out_slow = True
+        if self._ops_timer is None:
+            self._run_ops(from_timer=False)
+        if self._ops_bytes > self._high_water and not self._ops_full:
+            # Answers pile up behind a delay: stop reading until they are out.
+            self._ops_full = True
+            self._update_reading()
+
+    def _run_ops(self, from_timer: bool = True) -> None:
+        self._ops_timer = None
+        ops = self._ops
+        while ops:
+            kind, value = ops.popleft()
+            if kind == "write":
+                self._ops_bytes -= len(value)
+                if self._held:
+                    value, self._held = self._held + value, b""
+                self._send(value)
+            elif kind == "hold":
+                self._ops_bytes -= len(value)
+                self._held += value
+            elif kind == "sleep":
+                self._ops_timer = self._loop.call_later(value, self._run_ops)
+                break
+            elif kind == "close":
+                if self._held:
+                    held, self._held = self._held, b""
+                    self._send(held)
+                self._finish_close_now()
+            elif kind == "reset":
+                self._reset_now()
+        self._out_slow = bool(ops) or self._ops_timer is not None or bool(self._held)
+        if self._ops_full and self._ops_bytes <= self._high_water // 4:
+            self._ops_full = False
+            self._update_reading()
+            if from_timer and not self._closing:
+                self._process()
+
+    def _reset_now(self) -> None:
+        """Close with a TCP reset (SO_LINGER 0)."""
+        t = self._transport
+        if t is None or t.is_closing():
+            return
+        sock = t.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        t.abort()
+
+    # -- applying fault rules -----------------------------------------------------------
+
+    def _note_fault(self, rule: FaultRule, cid: int | None) -> None:
+        record = self.record
+        assert record is not None
+        index = None if cid is None else record.request_count
+        record.faults.append(AppliedFault(str(rule), rule.action, time.time(), index, cid))
+        if cid is None:
+            log.info("conn %d: fault %s applied on connect", record.id, rule)
+        else:
+            log.info("conn %d: fault %s applied to request #%d (cid %d)", record.id, rule, index, cid)
+
+    def _fault_close(self, rule: FaultRule) -> None:
+        """Stop reading requests now; the queued ``close``/``reset`` op ends the connection."""
+        self._closing = True
+        if self.record is not None and self.record.close_reason is None:
+            self.record.close_reason = f"fault {rule}"
+
+    def _faulted(  # noqa: PLR0917
+        self,
+        req: Request | None,
+        mtype: int,
+        topic: str | None,
+        cid: int,
+        answer: bytes | None,
+        out: list[bytes],
+        size: int,
+    ) -> int:
+        """Handle a request (or send a decode error's ``answer``) through the fault rules.
+
+        Returns the new size of ``out`` (0 once it was flushed ahead of queued output).
+        """
+        record = self.record
+        assert record is not None
+        rules = self._faults.match_request(mtype, topic, record.id)
+        if not rules:
+            if answer is None:
+                assert req is not None
+                return size + self._handle_safe(req, out)
+            out.append(answer)
+            return size + len(answer)
+        error_code: int | None = None
+        delay_ms = 0
+        pre: list[bytes] = []
+        mutations: list[FaultRule] = []
+        delivery: FaultRule | None = None
+        for rule in rules:
+            self._note_fault(rule, cid)
+            action = rule.action
+            if action == "error":
+                error_code = rule.arg
+            elif action == "delay":
+                delay_ms += rule.arg or 0
+            elif action == "unsolicited":
+                pre.append(_ERROR_ANY.pack(0, 0, rule.arg or 0))
+            elif action in ("wrong-cid", "bad-flag", "bad-length"):
+                mutations.append(rule)
+            elif action == "slow-read":
+                self._start_slow_read(rule.arg or 1)
+            else:
+                delivery = rule
+        if error_code is not None:
+            answer = _ERROR_ANY.pack(cid, 0, error_code)  # the request has no effect
+        elif answer is None:
+            assert req is not None
+            parts: list[bytes] = []
+            self._handle_safe(req, parts)
+            answer = b"".join(parts)
+        if mutations:
+            answer = _mutate(answer, mutations, mtype)
+        kind = delivery.action if delivery is not None else None
+        if kind == "silent":
+            answer = b""
+            kind = None
+        if kind is None and not delay_ms:
+            out.extend(pre)
+            out.append(answer)
+            return size + len(answer) + 6 * len(pre)
+        if out:
+            self._emit(b"".join(out))
+            out.clear()
+        ops: list[_Op] = []
+        if delay_ms:
+            ops.append(("sleep", delay_ms / 1000))
+        ops.extend(("write", p) for p in pre)
+        if kind is None:
+            if answer:
+                ops.append(("write", answer))
+        elif kind == "slice":
+            assert delivery is not None
+            step = delivery.arg or 1
+            pause = (delivery.arg2 or 0) / 1000
+            for start in range(0, len(answer), step):
+                if start:
+                    ops.append(("sleep", pause))
+                ops.append(("write", answer[start : start + step]))
+        elif kind == "hold":
+            ops.append(("hold", answer))
+        else:  # close, close-after, reset
+            assert delivery is not None
+            self._fault_close(delivery)
+            if kind == "close-after" and delivery.arg:
+                ops.append(("write", answer[: delivery.arg]))
+            ops.append(("reset" if kind == "reset" else "close", None))
+        self._queue(ops)
+        return 0
+
+    def _handle_safe(self, req: Request, out: list[bytes]) -> int:
+        try:
+            return self._handle(req, out)
+        except Exception:
+            return self._internal_error(req, out)
+
+    def _connect_faults(self) -> None:
+        record = self.record
+        assert record is not None
+        for rule in self._faults.match_connect(record.id):
+            self._note_fault(rule, None)
+            action = rule.action
+            if action == "close":
+                self._close(f"fault {rule}")
+            elif action == "reset":
+                self._fault_close(rule)
+                self._reset_now()
+            elif action == "refuse":
+                if self._state.refuse_connections is not None:
+                    self._state.refuse_connections((rule.arg or 0) / 1000)
+            elif action == "silent":
+                self._silent = True
+                if self._idle_handle is not None:
+                    self._idle_handle.cancel()
+                    self._idle_handle = None
+                self._update_reading()
+                self._silent_timer = self._loop.call_later(SILENT_WATCH_SECONDS, self._watch_silent)
+            elif action == "slow-read":
+                self._start_slow_read(rule.arg or 1)
+            if self._closing:
+                break
+
+    def _watch_silent(self) -> None:
+        """A silent connection is not read, so a peer close is noticed by polling for it."""
+        self._silent_timer = None
+        t = self._transport
+        if t is None or t.is_closing():
+            return
+        sock = t.get_extra_info("socket")
+        try:
+            poller = select.poll()
+            poller.register(sock.fileno(), _PEER_GONE)
+            gone = bool(poller.poll(0))
+        except (OSError, ValueError, AttributeError):
+            gone = False
+        if gone:
+            self.abort("peer closed (silent connection)")
+        else:
+            self._silent_timer = self._loop.call_later(SILENT_WATCH_SECONDS, self._watch_silent)
+
+    def _start_slow_read(self, bytes_per_second: int) -> None:
+        self._slow_rate = bytes_per_second
+        t = self._transport
+        sock = t.get_extra_info("socket") if t is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, max(2048, min(bytes_per_second, 65536)))
+
+    def _throttle(self, nbytes: int) -> None:
+        """After reading ``nbytes``, pause reading long enough to keep to the slow-read rate."""
+        pause = nbytes / self._slow_rate
+        if self._throttle_timer is not None:
+            self._throttle_timer.cancel()
+        self._throttled = True
+        self._update_reading()
+        self._throttle_timer = self._loop.call_later(pause, self._unthrottle)
+
+    def _unthrottle(self) -> None:
+        self._throttle_timer = None
+        self._throttled = False
+        self._update_reading()
 
 
 def _append_capped(record: ConnectionRecord, attr: str, data: bytes, limit: int) -> None:
@@ -392,3 +700,23 @@ def _fmt_peer(peer: object) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
+
+
+def _mutate(answer: bytes, rules: list[FaultRule], mtype: int) -> bytes:
+    """Apply ``wrong-cid`` / ``bad-flag`` / ``bad-length`` to an encoded answer."""
+    buf = bytearray(answer)
+    if len(buf) < 5:
+        return answer
+    success = buf[4] == 1
+    for rule in rules:
+        if rule.action == "wrong-cid":
+            cid = struct.unpack_from(">i", buf)[0]
+            struct.pack_into(">i", buf, 0, (cid + 1 + 2**31) % 2**32 - 2**31)
+        elif rule.action == "bad-flag":
+            buf[4] = (rule.arg or 0) & 0xFF
+        elif rule.action == "bad-length" and success and rule.arg is not None:
+            if mtype == MessageType.CONSUME and len(buf) >= 21:
+                struct.pack_into(">i", buf, 17, rule.arg)
+            elif mtype == MessageType.CREATE_TOPIC and len(buf) >= 15:
+                struct.pack_into(">H", buf, 13, rule.arg & 0xFFFF)
+    return bytes(buf)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
+import threading
 from types import TracebackType
 from typing import Any
 
 from mega_client.protocol import topic_name_problem
 
 from ._config import BrokerConfig, make_config
-from ._faults import FaultRegistry
+from ._faults import FaultRegistry, FaultRule
 from ._protocol import BrokerProtocol
 from ._record import ConnectionRecord
 from ._state import BrokerState
@@ -39,10 +42,16 @@ class MockBroker:
         self.config = make_config(config, options)
         self._state = BrokerState(self.config)
         self._state.refuse_connections = self._refuse_for
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        for rule in self.config.faults:
+            self._state.faults.add(rule)
+        self._state.faults.on_add = self._fault_added
         self._server: asyncio.Server | None = None
         self._host = self.config.host
         self._port = self.config.port
         self._relisten: asyncio.TimerHandle | None = None
+        self._refuse_again = 0.0
         self._stopping = False
 
     # -- lifecycle --------------------------------------------------------------------
@@ -53,7 +62,12 @@ class MockBroker:
             raise RuntimeError("broker already started")
         self._server = await self._listen(self.config.port)
         self._host, self._port = self._server.sockets[0].getsockname()[:2]
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         log.info("listening on %s:%d (profile %s)", self._host, self._port, self.config.profile)
+        for rule in self._state.faults:
+            if rule.refuses_at_add:
+                self._refuse_for((rule.arg or 0) / 1000)
         return self
 
     async def _listen(self, port: int) -> asyncio.Server:
@@ -102,25 +116,54 @@ class MockBroker:
         """Run until cancelled (the CLI's main loop)."""
         await asyncio.get_running_loop().create_future()
 
+    def _fault_added(self, rule: FaultRule) -> None:
+        """A ``connect:refuse`` rule takes the listener down as soon as it is added.
+
+        From another thread this waits until the listener is down, so that a
+        connection attempted right after ``faults.add`` is refused.
+        """
+        if not rule.refuses_at_add or self._loop is None or self._stopping:
+            return
+        seconds = (rule.arg or 0) / 1000
+        if threading.get_ident() == self._loop_thread:
+            self._refuse_for(seconds)
+            return
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def refuse() -> None:
+            try:
+                self._refuse_for(seconds)
+            finally:
+                done.set_result(None)
+
+        with contextlib.suppress(RuntimeError):  # loop closed: nothing to refuse
+            self._loop.call_soon_threadsafe(refuse)
+            done.result(5.0)
+
     def _refuse_for(self, seconds: float) -> None:
         """Stop listening for ``seconds``: new connections are refused, then listen again."""
+        loop = asyncio.get_running_loop()
         server, self._server = self._server, None
         if server is None:
+            # Already refusing: make the window last at least ``seconds`` from now.
+            if self._relisten is None:  # listening again right now: refuse once it is up
+                self._refuse_again = max(self._refuse_again, seconds)
+            elif self._relisten.when() < loop.time() + seconds:
+                self._relisten.cancel()
+                self._relisten = loop.call_later(seconds, self._relisten_callback)
             return
         server.close()
         log.info("not listening for %.3fs (refuse fault)", seconds)
-        loop = asyncio.get_running_loop()
-
-        def relisten() -> None:
-            self._relisten = None
-            if self._stopping:
-                return
-            task = loop.create_task(self._relisten_now())
-            task.add_done_callback(_log_relisten_failure)
-
         if self._relisten is not None:
             self._relisten.cancel()
-        self._relisten = loop.call_later(seconds, relisten)
+        self._relisten = loop.call_later(seconds, self._relisten_callback)
+
+    def _relisten_callback(self) -> None:
+        self._relisten = None
+        if self._stopping:
+            return
+        task = asyncio.get_running_loop().create_task(self._relisten_now())
+        task.add_done_callback(_log_relisten_failure)
 
     async def _relisten_now(self) -> None:
         server = await self._listen(self._port)
@@ -129,6 +172,9 @@ class MockBroker:
         else:
             self._server = server
             log.info("listening again on %s:%d", self._host, self._port)
+            again, self._refuse_again = self._refuse_again, 0.0
+            if again:
+                self._refuse_for(again)
 
     # -- inspection -------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 
 import mock_broker
 
-from ._mb_support import RawClient, create, create_ok, produce, produce_ok
+from ._mb_support import RawClient, create, create_ok, pipelined, produce, produce_ok
 
 ROOT = str(Path(mock_broker.__file__).resolve().parent.parent)
 
@@ -134,3 +134,34 @@ def test_debug_logs_each_request():
 def test_console_script_is_declared():
     text = (Path(ROOT) / "pyproject.toml").read_text()
     assert 'mega-mock-broker = "mock_broker._cli:main"' in text
+
+
+def test_fault_option_applies_rules():
+    proc, port = start_cli("--fault", "produce:error=RESOURCE_EXHAUSTED:every=2", "--fault", "create_topic:wrong-cid")
+    try:
+        with RawClient(("127.0.0.1", port)) as c:
+            c.send_raw(pipelined([create(1, "t"), produce(2, "t", b"x"), produce(3, "t", b"y")]))
+            c.expect_bytes(create_ok(2, "t") + produce_ok(2, 0) + bytes.fromhex("00 00 00 03 00 09"))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "fault produce:error=RESOURCE_EXHAUSTED:every=2 applied to request #3 (cid 3)" in err
+
+
+@pytest.mark.parametrize("rule", ["produce:explode", "produce:delay", "nope"])
+def test_bad_fault_rule_is_one_line_and_exit_2(rule):
+    res = run_cli("--fault", rule)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert "bad fault rule" in lines[0]
+
+
+def test_help_documents_the_fault_grammar():
+    out = run_cli("--help").stdout
+    assert "TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]" in out
+    for word in ("close-after=K", "slow-read", "refuse=MS", "every=N", "unsolicited=CODE", "hold"):
+        assert word in out
