@@ -638,11 +638,20 @@ class BrokerProtocol(asyncio.Protocol):
                     self._idle_handle.cancel()
                     self._idle_handle = None
                 self._update_reading()
+                # Python 3.10 adds the transport's reader after connection_made even when
+                # reading was paused in it: pause again once that has happened.
+                self._loop.call_soon(self._repause)
                 self._silent_timer = self._loop.call_later(SILENT_WATCH_SECONDS, self._watch_silent)
             elif action == "slow-read":
                 self._start_slow_read(rule.arg or 1)
             if self._closing:
                 break
+
+    def _repause(self) -> None:
+        t = self._transport
+        if self._silent and t is not None and not t.is_closing():
+            t.resume_reading()
+            t.pause_reading()
 
     def _watch_silent(self) -> None:
         """A silent connection is not read, so a peer close is noticed by polling for it."""

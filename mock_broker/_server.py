@@ -64,7 +64,7 @@ class MockBroker:
         self._host, self._port = self._server.sockets[0].getsockname()[:2]
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        log.info("listening on %s:%d (profile %s)", self._host, self._port, self.config.profile)
+        log.debug("listening on %s:%d (profile %s)", self._host, self._port, self.config.profile)
         for rule in self._state.faults:
             if rule.refuses_at_add:
                 self._refuse_for((rule.arg or 0) / 1000)
