@@ -368,19 +368,26 @@ def larger_than_4k(ctx: ClientContext) -> None:
     ctx.check(got == payload, f"payload of {len(got)} bytes differs from the {len(payload)} stored")
 
 
-@case("framing.response.coalesced-with-next", clauses=("WIRE-5", "CLIENT-3", "CONN-5"))
+@case(
+    "framing.response.coalesced-with-next-frame",
+    clauses=("WIRE-5", "CLIENT-3", "CONN-9"),
+    options={"idle_timeout": 0.3},
+)
 def coalesced(ctx: ClientContext) -> None:
-    """A response that arrives in one segment with the start of the next frame is split correctly: the
-    consume result is exact and the following request is answered correctly."""
-    ctx.setup(T, b"abc", b"defg")
-    ctx.fault("consume:hold:once")
-    first = ctx.consume(T, 0)
-    second = ctx.consume(T, 1)
-    r1 = ctx.ok(first, "first consume (held)")
-    r2 = ctx.ok(second, "second consume")
-    p1, p2 = ctx.payload_of(r1, "first consume"), ctx.payload_of(r2, "second consume")
-    ctx.check(p1 == b"abc", f"first payload {p1!r}, expected b'abc'")
-    ctx.check(p2 == b"defg", f"second payload {p2!r}, expected b'defg'")
+    """A PRODUCE answer that arrives in one segment together with the next frame (here the unsolicited
+    00 00 00 00 00 08, sent right after it when the idle timeout expires) is read exactly: the produce
+    succeeds with its offset, and the frame after it is not taken for the answer to the next request."""
+    ctx.setup(T)
+    ctx.fault("produce:delay=450:once")
+    result = ctx.ok(ctx.produce(T, b"first"), "produce answered together with the unsolicited frame")
+    ctx.check(result.get("offset") == 0, f"reported offset {result.get('offset')}, expected 0")
+    sent = bytes(ctx.records()[0].sent)
+    ctx.check(sent.endswith(bytes([0, 0, 0, 0, 0, 8])), "harness: the broker did not send the unsolicited frame")
+    reply = ctx.produce(T, b"second")
+    if reply.ok:
+        ctx.check(reply.result.get("offset") == 1, f"next produce reported offset {reply.result.get('offset')}")
+    else:
+        ctx.expect_error(reply, "the request after the coalesced frames", ["connection"])
 
 
 @case("framing.response.late-within-timeout", clauses=("CLIENT-3", "CLIENT-11"))

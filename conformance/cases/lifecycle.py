@@ -346,11 +346,15 @@ def dup_protocol(ctx: ClientContext) -> None:
 # -- the idle timeout ------------------------------------------------------------------------
 
 
+UNSOLICITED = bytes([0, 0, 0, 0, 0, 8])
+
+
 def _go_idle(ctx: ClientContext) -> None:
+    """Set up, then stay idle until the broker has sent the unsolicited frame and shut its side down."""
     ctx.setup(T)
-    closed = wait_closed(ctx, 0, timeout=2.0)
-    ctx.check(closed, "harness: the broker did not close the idle connection")
-    time.sleep(0.05)
+    sent = ctx.wait_for(lambda: bytes(ctx.records()[0].sent).endswith(UNSOLICITED), timeout=2.0)
+    ctx.check(sent, "harness: the broker did not send the unsolicited frame on the idle connection")
+    time.sleep(0.1)
 
 
 @case("lifecycle.idle.request-after-idle-close", clauses=("CONN-9", "CLIENT-14", "RESP-7"), options=IDLE)
