@@ -101,7 +101,7 @@ class Client:
             try:
                 sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
                 break
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 raise TimeoutErr(f"connect timed out: {exc}") from exc
             except (ConnectionRefusedError, ConnectionResetError) as exc:
                 if not delays:
@@ -259,7 +259,7 @@ class Client:
         except ConnError:
             self._drop()
             raise
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             self._drop()
             raise TimeoutErr(f"no answer within {self.timeout} s") from exc
         except OSError as exc:
