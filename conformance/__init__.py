@@ -1,1 +1,14 @@
-"""Conformance suite for MEGA clients and brokers."""
+"""Conformance suite for MEGA clients (and, later, brokers): ``mega-conformance --driver CMD``.
+
+Importing the package registers every case in :data:`REGISTRY`. The pieces:
+:mod:`conformance._case` (cases and the registry), :mod:`conformance._driver`
+(the driver process), :mod:`conformance._context` (what a client case works
+with), :mod:`conformance._runner`, :mod:`conformance._report`,
+:mod:`conformance._cli` and :mod:`conformance.pytest_plugin`; the cases are in
+:mod:`conformance.cases`. docs/CONFORMANCE.md describes the driver contract.
+"""
+
+from ._case import AREAS, REGISTRY, Case, CaseFailed, CaseSkipped, Level, Registry, case
+from .cases import errors, framing, lifecycle  # noqa: F401  (importing them registers the cases)
+
+__all__ = ["AREAS", "REGISTRY", "Case", "CaseFailed", "CaseSkipped", "Level", "Registry", "case"]

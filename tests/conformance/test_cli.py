@@ -1,0 +1,174 @@
+"""The mega-conformance command: exit codes, one-line errors, and well-formed outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conformance._case import REGISTRY
+
+from .conftest import broken_driver
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORD_KEYS = {"id", "area", "clauses", "level", "outcome", "reason"}
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def driver_arg(defect: str | None) -> str:
+    return subprocess.list2cmdline(broken_driver(defect))
+
+
+def test_list() -> None:
+    proc = run_cli("--list")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(REGISTRY.of('client'))} cases" in proc.stdout
+    assert "framing.create-topic.layout" in proc.stdout
+
+
+def test_list_selects_by_area_and_glob() -> None:
+    proc = run_cli("--list", "--area", "lifecycle", "--case", "framing.payload.*")
+    assert proc.returncode == 0, proc.stderr
+    ids = [line.split()[0] for line in proc.stdout.splitlines() if line and not line.startswith(" ")][:-1]
+    assert ids
+    assert all(i.startswith(("lifecycle.", "framing.payload.")) for i in ids)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--case", "no.such.case"),
+        ("--area", "nowhere"),
+        ("--bogus",),
+        ("--json", "/nonexistent-dir/x.json"),
+        ("--driver", "/nonexistent/driver --flag"),
+        ("--driver", ""),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(args: tuple[str, ...]) -> None:
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("mega-conformance: error:")
+    assert "Traceback" not in proc.stderr
+
+
+def test_exit_zero_when_every_must_case_passes() -> None:
+    proc = run_cli("--driver", driver_arg(None), "--case", "framing.create-topic.echo-decoded")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS  framing.create-topic.echo-decoded" in proc.stdout
+    assert "OK: every MUST case passed" in proc.stdout
+
+
+def test_exit_one_when_a_must_case_fails() -> None:
+    proc = run_cli("--driver", driver_arg("echo-misread"), "--case", "framing.create-topic.echo-decoded")
+    assert proc.returncode == 1
+    assert "FAIL  framing.create-topic.echo-decoded" in proc.stdout
+
+
+def test_should_failure_exits_zero_unless_strict() -> None:
+    args = ("--driver", driver_arg("timestamp-seconds"), "--case", "framing.timestamp.produce-ms")
+    lenient = run_cli(*args)
+    assert lenient.returncode == 0, lenient.stdout
+    assert "WARN  framing.timestamp.produce-ms" in lenient.stdout
+    strict = run_cli(*args, "--strict")
+    assert strict.returncode == 1, strict.stdout
+
+
+class _TagChecker(HTMLParser):
+    VOID = frozenset({"meta", "br", "hr", "img", "input", "link"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "href") and value and not value.startswith("#"):
+                self.external.append(value)
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:]}")
+        else:
+            self.stack.pop()
+
+
+def test_outputs_are_well_formed(tmp_path: Path) -> None:
+    json_path, xml_path, html_path = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.html"
+    cases = ("framing.create-topic.echo-decoded", "framing.produce.layout", "framing.timestamp.produce-ms")
+    args = [a for c in cases for a in ("--case", c)]
+    proc = run_cli(
+        "--driver",
+        driver_arg("echo-misread"),
+        *args,
+        "--json",
+        str(json_path),
+        "--junit-xml",
+        str(xml_path),
+        "--report",
+        str(html_path),
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+
+    records = json.loads(json_path.read_text())
+    assert sorted(r["id"] for r in records) == sorted(cases)
+    for r in records:
+        assert set(r) >= RECORD_KEYS
+        assert r["outcome"] in ("pass", "fail", "non-strict", "skipped")
+        assert r["level"] in ("MUST", "SHOULD")
+        assert r["area"] == "framing"
+        assert r["clauses"]
+    by_id = {r["id"]: r for r in records}
+    assert by_id["framing.create-topic.echo-decoded"]["outcome"] == "fail"
+    assert "probe-a" in by_id["framing.create-topic.echo-decoded"]["reason"]
+    assert by_id["framing.produce.layout"]["outcome"] == "pass"
+
+    root = ET.parse(xml_path).getroot()
+    assert root.tag == "testsuites"
+    assert root.get("tests") == "3"
+    assert root.get("failures") == "1"
+    testcases = root.findall(".//testcase")
+    assert {tc.get("name") for tc in testcases} == set(cases)
+    failed = [tc for tc in testcases if tc.find("failure") is not None]
+    assert [tc.get("name") for tc in failed] == ["framing.create-topic.echo-decoded"]
+
+    page = html_path.read_text()
+    checker = _TagChecker()
+    checker.feed(page)
+    checker.close()
+    assert not checker.errors, checker.errors[:5]
+    assert checker.stack == [], checker.stack
+    assert not checker.external, checker.external
+    assert "<style>" in page
+    for case_id in cases:
+        assert f'id="{case_id}"' in page
+    assert "client &rarr; broker" in page
+    assert "broker &rarr; client" in page
+    # the PRODUCE of the layout case, in hex: message_type 01, topic_length 00 00 00 07, "probe-a"
+    assert "01 00 00 00 07 70 72 6f 62 65 2d 61" in page
+    assert "WIRE-1" in page
