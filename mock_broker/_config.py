@@ -30,8 +30,9 @@ class BrokerConfig:
     is the reference broker's 8080. ``idle_timeout=None`` (or 0) disables the
     idle timeout. ``record`` keeps, per connection, the decoded requests and the
     raw bytes both ways, each direction capped at ``record_bytes_limit`` bytes
-    and the request list at ``record_requests_limit`` entries (then flagged
-    truncated).
+    and the request (and applied fault) lists at ``record_requests_limit``
+    entries (then flagged truncated). The records of at most
+    ``max_closed_records`` closed connections are kept (the oldest go first).
     """
 
     host: str = "127.0.0.1"
@@ -47,6 +48,7 @@ class BrokerConfig:
     record: bool = True
     record_bytes_limit: int = 4 * 1024 * 1024
     record_requests_limit: int = 100_000
+    max_closed_records: int = 100_000
     faults: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -54,7 +56,13 @@ class BrokerConfig:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
-        for name in ("max_payload_bytes", "max_messages_per_topic", "record_bytes_limit", "record_requests_limit"):
+        for name in (
+            "max_payload_bytes",
+            "max_messages_per_topic",
+            "record_bytes_limit",
+            "record_requests_limit",
+            "max_closed_records",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
         if self.max_payload_bytes > 2**31 - 1:

@@ -511,7 +511,8 @@ class BrokerProtocol(asyncio.Protocol):
         record = self.record
         assert record is not None
         index = None if cid is None else record.request_count
-        record.faults.append(AppliedFault(str(rule), rule.action, time.time(), index, cid))
+        if len(record.faults) < self._record_requests_limit:
+            record.faults.append(AppliedFault(str(rule), rule.action, time.time(), index, cid))
         if cid is None:
             log.info("conn %d: fault %s applied on connect", record.id, rule)
         else:

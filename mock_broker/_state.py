@@ -47,11 +47,20 @@ class BrokerState:
     def connection_closed(self, conn_id: int) -> None:
         """Forget a live connection; wake :meth:`wait_no_connections` waiters."""
         self.live.pop(conn_id, None)
+        limit = self.config.max_closed_records
+        if len(self.records) > len(self.live) + limit + max(100, limit // 10):
+            self._prune_records(limit)
         if not self.live and self._idle_waiters:
             waiters, self._idle_waiters = self._idle_waiters, []
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
+
+    def _prune_records(self, limit: int) -> None:
+        """Keep every live connection's record and the newest ``limit`` closed ones."""
+        closed = [r for r in self.records if r.closed]
+        drop = {id(r) for r in closed[: max(0, len(closed) - limit)]}
+        self.records[:] = [r for r in self.records if id(r) not in drop]
 
     async def wait_no_connections(self) -> None:
         """Return once no connection is live."""

@@ -130,22 +130,22 @@ def test_idle_timeout_sends_network_error_then_closes(mega_broker_factory, profi
         c.expect_bytes(create_ok(1, "t"))
         assert c.read_to_eof(timeout=3.0) == IDLE_FRAME
         elapsed = time.monotonic() - start
-    assert 0.18 <= elapsed < 2.0
+    assert 0.18 <= elapsed < 5.0
     broker.wait_closed_connections()
     assert broker.records()[0].close_reason == "idle timeout"
 
 
 def test_received_bytes_reset_the_idle_timer(mega_broker_factory):
-    broker = mega_broker_factory(idle_timeout=0.2)
+    broker = mega_broker_factory(idle_timeout=0.3)
     with RawClient(broker.address) as c:
         frame = pipelined([create(1, "t")])
         start = time.monotonic()
-        # One byte every 0.08 s keeps the connection alive well past the timeout.
+        # One byte every 0.05 s keeps the connection alive well past the timeout.
         for i in range(len(frame)):
             c.send_raw(frame[i : i + 1])
-            time.sleep(0.08 if i < 6 else 0)
+            time.sleep(0.05 if i < 12 else 0)
         c.expect_bytes(create_ok(1, "t"))
-        assert time.monotonic() - start > 0.4
+        assert time.monotonic() - start > 0.55
         assert c.read_to_eof(timeout=3.0) == IDLE_FRAME
 
 

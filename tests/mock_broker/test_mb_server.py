@@ -239,3 +239,14 @@ def test_two_brokers_do_not_share_state(mega_broker_factory):
     assert a.port != b.port
     a.create_topic("only-a")
     assert b.topics() == {}
+
+
+def test_closed_records_are_bounded(mega_broker_factory):
+    broker = mega_broker_factory(max_closed_records=5)
+    for _ in range(120):
+        socket.create_connection(broker.address).close()
+    broker.wait_closed_connections()
+    wait_until(lambda: all(r.closed for r in broker.records()))
+    recs = broker.records()
+    assert 5 <= len(recs) <= 5 + 100 + 1
+    assert recs[-1].id == 120
