@@ -177,7 +177,7 @@ def case(
         doc = " ".join((fn.__doc__ or "").split())
         if not doc:
             raise ValueError(f"case {case_id} has no docstring to describe it")
-        (registry or REGISTRY).add(
+        (REGISTRY if registry is None else registry).add(
             Case(
                 id=case_id,
                 area=area or case_id.split(".", 1)[0],
