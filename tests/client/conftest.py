@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -73,3 +74,18 @@ def scripted() -> Iterator[Callable[[Script | list[Script]], ScriptedBroker]]:
         b.stop()
         if b.errors:
             raise b.errors[0]
+
+
+@pytest.fixture
+def unresponsive_port() -> Iterator[int]:
+    """A port whose connects hang: a listener with a full accept queue that never accepts."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))  # takes the only place in the queue
+    try:
+        yield port
+    finally:
+        filler.close()
+        listener.close()

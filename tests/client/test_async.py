@@ -204,6 +204,19 @@ def test_refused_connection() -> None:
     run(main())
 
 
+def test_connect_timeout(unresponsive_port: int) -> None:
+    async def main() -> None:
+        client = AsyncMessageClient("127.0.0.1", unresponsive_port, connect_timeout=0.2, retry=NO_RETRY)
+        started = time.monotonic()
+        with pytest.raises(MegaTimeoutError, match="connecting"):
+            await client.connect()
+        assert 0.2 <= time.monotonic() - started < 0.6
+        with pytest.raises(ClientStateError):
+            await client.consume("t", 0)
+
+    run(main())
+
+
 # --------------------------------------------------------------------------- scripted brokers
 
 

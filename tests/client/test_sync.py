@@ -237,6 +237,21 @@ def test_refused_connection_is_a_connection_error_quickly() -> None:
         client.create_topic("t")  # connect() failed: still not connected
 
 
+def test_connect_timeout(unresponsive_port: int) -> None:
+    client = MessageClient("127.0.0.1", unresponsive_port, connect_timeout=0.2, retry=NO_RETRY)
+    started = time.monotonic()
+    with pytest.raises(MegaTimeoutError, match="connecting") as info:
+        client.connect()
+    assert 0.2 <= time.monotonic() - started < 0.6
+    assert not info.value.request_sent
+    # Connecting is retried: three tries of 0.2 s.
+    client = MessageClient("127.0.0.1", unresponsive_port, connect_timeout=0.2, retry=FAST_RETRY)
+    started = time.monotonic()
+    with pytest.raises(MegaTimeoutError):
+        client.connect()
+    assert 0.6 <= time.monotonic() - started < 1.2
+
+
 def test_connect_retries_until_the_broker_is_up(broker: ThreadedMockBroker) -> None:
     port = broker.port
     broker.stop()
