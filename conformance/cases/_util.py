@@ -16,7 +16,7 @@ CLOCK_SLACK_MS = 5_000
 #: A payload whose bytes are every value 0..255, NUL and invalid UTF-8 included.
 BINARY = bytes(range(256)) * 4
 
-#: Multibyte UTF-8 text: 13 characters, 19 bytes.
+#: Multibyte UTF-8 text: 14 characters, 20 bytes.
 UTF8_TEXT = "héllo wörld €✓"
 
 

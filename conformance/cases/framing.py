@@ -132,7 +132,7 @@ def produce_payload_length(ctx: ClientContext) -> None:
 
 @case("framing.lengths.payload-utf8-bytes", clauses=("WIRE-3", "CLIENT-2"))
 def payload_utf8_bytes(ctx: ClientContext) -> None:
-    """The payload_length of a UTF-8 text payload counts its bytes (19), not its characters (14)."""
+    """The payload_length of a UTF-8 text payload counts its bytes (20), not its characters (14)."""
     payload = UTF8_TEXT.encode("utf-8")
     ctx.setup(T)
     reply = ctx.produce(T, payload)
