@@ -6,11 +6,9 @@ import subprocess
 import sys
 import textwrap
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import pytest
 
-import mock_broker
 from mock_broker import ThreadedMockBroker
 
 from ._mb_support import RawClient, create, create_ok
@@ -35,11 +33,6 @@ def test_factory_stops_everything_at_teardown(mega_broker_factory):
     assert a.config.profile == "reference"
     assert a.config.idle_timeout == 1
     assert a.port != b.port
-
-
-def test_entry_point_declared():
-    text = (Path(mock_broker.__file__).resolve().parent.parent / "pyproject.toml").read_text()
-    assert '[project.entry-points.pytest11]\nmega_broker = "mock_broker.pytest_plugin"' in text
 
 
 def test_entry_point_loads_the_fixtures_in_a_fresh_pytest(tmp_path):
