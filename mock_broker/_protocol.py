@@ -34,7 +34,12 @@ from mega_client.protocol import (
     RemoteProtocolError,
     Request,
     RequestDecoder,
+    UnsolicitedError,
+    encode_consume_ok,
     encode_create_topic_ok,
+    encode_error,
+    encode_produce_ok,
+    encode_response,
     topic_name_problem,
 )
 
@@ -47,10 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mock_broker")
 
-_ERROR = struct.Struct(">ibb")
-_ERROR_ANY = struct.Struct(">ibB")  # fault frames may carry any code byte
-_PRODUCE_OK = struct.Struct(">ibqi")
-_CONSUME_OK_HEAD = struct.Struct(">ibqii")
 
 _INVALID_REQUEST = int(ErrorCode.INVALID_REQUEST)
 _TOPIC_NOT_FOUND = int(ErrorCode.TOPIC_NOT_FOUND)
@@ -60,7 +61,7 @@ _INTERNAL_ERROR = int(ErrorCode.INTERNAL_ERROR)
 _RESOURCE_EXHAUSTED = int(ErrorCode.RESOURCE_EXHAUSTED)
 
 #: The unsolicited frame sent to an idle connection before it is closed.
-IDLE_FRAME = _ERROR.pack(0, 0, int(ErrorCode.NETWORK_ERROR))
+IDLE_FRAME = encode_response(UnsolicitedError(ErrorCode.NETWORK_ERROR))
 
 #: A closing connection whose peer does not take its last bytes is aborted after this long.
 CLOSE_GRACE_SECONDS = 5.0
@@ -294,38 +295,36 @@ class BrokerProtocol(asyncio.Protocol):
         if cls is ProduceRequest:
             log_ = self._logs.get(req.topic)
             if log_ is None:
-                frame = _ERROR.pack(cid, 0, self._missing_topic_code(req.topic))
+                frame = encode_error(cid, self._missing_topic_code(req.topic))
             elif len(log_) >= self._max_messages:
-                frame = _ERROR.pack(cid, 0, _RESOURCE_EXHAUSTED)
+                frame = encode_error(cid, _RESOURCE_EXHAUSTED)
             else:
                 log_.append((req.timestamp, cast(ProduceRequest, req).payload))
-                frame = _PRODUCE_OK.pack(cid, 1, req.timestamp, len(log_) - 1)
+                frame = encode_produce_ok(cid, req.timestamp, len(log_) - 1)
             out.append(frame)
             return len(frame)
         if cls is ConsumeRequest:
             log_ = self._logs.get(req.topic)
             if log_ is None:
-                frame = _ERROR.pack(cid, 0, self._missing_topic_code(req.topic))
+                frame = encode_error(cid, self._missing_topic_code(req.topic))
             else:
                 offset = cast(ConsumeRequest, req).offset
                 if offset < 0 or offset >= len(log_):
-                    frame = _ERROR.pack(cid, 0, _INVALID_OFFSET)
+                    frame = encode_error(cid, _INVALID_OFFSET)
                 else:
                     ts, payload = log_[offset]
-                    out.append(_CONSUME_OK_HEAD.pack(cid, 1, ts, offset + 1, len(payload)))
-                    out.append(payload)
-                    return 21 + len(payload)
+                    frame = encode_consume_ok(cid, ts, offset + 1, payload)
             out.append(frame)
             return len(frame)
         # CREATE_TOPIC
         name = req.topic
         logs = self._logs
         if topic_name_problem(name) is not None:
-            frame = _ERROR.pack(cid, 0, _INTERNAL_ERROR if self._reference else _INVALID_REQUEST)
+            frame = encode_error(cid, _INTERNAL_ERROR if self._reference else _INVALID_REQUEST)
         elif name in logs:
-            frame = _ERROR.pack(cid, 0, _TOPIC_ALREADY_EXISTS)
+            frame = encode_error(cid, _TOPIC_ALREADY_EXISTS)
         elif len(logs) >= self._max_topics:
-            frame = _ERROR.pack(cid, 0, _RESOURCE_EXHAUSTED)
+            frame = encode_error(cid, _RESOURCE_EXHAUSTED)
         else:
             logs[name] = []
             frame = encode_create_topic_ok(cid, req.timestamp, name)
@@ -352,20 +351,20 @@ class BrokerProtocol(asyncio.Protocol):
             # The stream is lost. The spec answers it (INVALID_MESSAGE_TYPE / INVALID_REQUEST);
             # the reference broker just closes.
             if not self._reference:
-                out.append(_ERROR.pack(cid, 0, int(exc.error_code)))
+                out.append(encode_error(cid, int(exc.error_code)))
             log.info("conn %d: %s; closing", record.id, exc)
             self._close(exc.reason, flush=False)
             return None
         code = int(exc.error_code)
         if exc.reason == "topic-not-utf8" and self._reference:
             code = _INTERNAL_ERROR if exc.message_type == MessageType.CREATE_TOPIC else _TOPIC_NOT_FOUND
-        return _ERROR.pack(cid, 0, code)
+        return encode_error(cid, code)
 
     def _internal_error(self, req: Request, out: list[bytes]) -> int:
         tb = traceback.format_exc()
         self._state.internal_errors.append(tb)
         log.error("conn %s: internal error handling %r\n%s", self.record and self.record.id, req, tb)
-        out.append(_ERROR.pack(req.correlation_id, 0, _INTERNAL_ERROR))
+        out.append(encode_error(req.correlation_id, _INTERNAL_ERROR))
         return 6
 
     # -- output and closing -----------------------------------------------------------
@@ -560,7 +559,7 @@ class BrokerProtocol(asyncio.Protocol):
             elif action == "delay":
                 delay_ms += rule.arg or 0
             elif action == "unsolicited":
-                pre.append(_ERROR_ANY.pack(0, 0, rule.arg or 0))
+                pre.append(encode_error(0, _as_int8(rule.arg or 0)))
             elif action in ("wrong-cid", "bad-flag", "bad-length"):
                 mutations.append(rule)
             elif action == "slow-read":
@@ -568,7 +567,7 @@ class BrokerProtocol(asyncio.Protocol):
             else:
                 delivery = rule
         if error_code is not None:
-            answer = _ERROR_ANY.pack(cid, 0, error_code)  # the request has no effect
+            answer = encode_error(cid, _as_int8(error_code))  # the request has no effect
         elif answer is None:
             assert req is not None
             parts: list[bytes] = []
@@ -710,6 +709,11 @@ def _fmt_peer(peer: object) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
+
+
+def _as_int8(code: int) -> int:
+    """A fault may name any code byte 0-255; the wire field is an int8."""
+    return code - 256 if code > 127 else code
 
 
 def _mutate(answer: bytes, rules: list[FaultRule], mtype: int) -> bytes:
