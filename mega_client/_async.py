@@ -17,7 +17,6 @@ from ._operations import (
     Delivery,
     Operation,
     Result,
-    now_ms,
     should_retry,
     unsolicited_error,
 )
@@ -382,7 +381,7 @@ class AsyncMessageClient:
         """Send ``operation`` once and wait for its answer."""
         pipeline = await self._connection()
         cid = next(self._cids)
-        data = encode_request(operation.request(cid, now_ms()))
+        data = encode_request(operation.request(cid))
         future = pipeline.send(operation.kind, cid, data)
         try:
             event = await asyncio.wait_for(_answer(pipeline, future), self.request_timeout)

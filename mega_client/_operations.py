@@ -1,15 +1,15 @@
 """What the sync and async clients share: argument checks, requests, answers.
 
 An :class:`Operation` is one call (create_topic, produce or consume) after its
-arguments were checked: it builds the request for a correlation id and
-timestamp, and turns the broker's answer into a result or an exception. The
-clients only add the I/O around it.
+arguments were checked: it builds the request for each attempt's correlation
+id, and turns the broker's answer into a result or an exception. The clients
+only add the I/O around it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ._results import Consumed, Produced, TopicCreated
@@ -111,12 +111,18 @@ class CorrelationIds:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One checked call, ready to be sent any number of times."""
+    """One checked call, ready to be sent any number of times.
+
+    ``timestamp`` is taken when the call is made, and every attempt sends it:
+    a PRODUCE resent under at-least-once delivery carries its first attempt's
+    timestamp, so that a consumer can recognise the duplicate.
+    """
 
     kind: MessageType
     topic: str
     payload: bytes = b""
     offset: int = 0
+    timestamp: int = field(default_factory=now_ms)
 
     @classmethod
     def create_topic(cls, topic: object) -> Operation:
@@ -138,12 +144,13 @@ class Operation:
         """Whether the request may be sent again after it may have reached the broker."""
         return self.kind != MessageType.PRODUCE or delivery == "at-least-once"
 
-    def request(self, correlation_id: int, timestamp: int) -> Request:
+    def request(self, correlation_id: int) -> Request:
+        """The request frame for one attempt."""
         if self.kind == MessageType.PRODUCE:
-            return ProduceRequest(correlation_id, self.topic, timestamp, self.payload)
+            return ProduceRequest(correlation_id, self.topic, self.timestamp, self.payload)
         if self.kind == MessageType.CONSUME:
-            return ConsumeRequest(correlation_id, self.topic, timestamp, self.offset)
-        return CreateTopicRequest(correlation_id, self.topic, timestamp)
+            return ConsumeRequest(correlation_id, self.topic, self.timestamp, self.offset)
+        return CreateTopicRequest(correlation_id, self.topic, self.timestamp)
 
     def result(self, event: ResponseEvent, correlation_id: int) -> Result:
         """The result for the answer ``event``, or raise what it means.

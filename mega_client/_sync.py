@@ -15,7 +15,6 @@ from ._operations import (
     Delivery,
     Operation,
     Result,
-    now_ms,
     should_retry,
     unsolicited_error,
 )
@@ -317,7 +316,7 @@ class MessageClient:
         """Send ``operation`` once and read its answer."""
         sock = self._connection()
         cid = next(self._cids)
-        data = encode_request(operation.request(cid, now_ms()))
+        data = encode_request(operation.request(cid))
         deadline = time.monotonic() + self.request_timeout
         try:
             try:
