@@ -73,10 +73,6 @@ class _Pipeline(asyncio.Protocol):
     def alive(self) -> bool:
         return self.failure is None and self._transport is not None
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._waiting)
-
     # asyncio.Protocol callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
