@@ -210,7 +210,7 @@ def test_connect_timeout(unresponsive_port: int) -> None:
         started = time.monotonic()
         with pytest.raises(MegaTimeoutError, match="connecting"):
             await client.connect()
-        assert 0.2 <= time.monotonic() - started < 0.6
+        assert 0.2 <= time.monotonic() - started < 1.0
         with pytest.raises(ClientStateError):
             await client.consume("t", 0)
 
@@ -383,7 +383,7 @@ def test_timeout_closes_the_connection_and_fails_the_others(scripted: Scripted) 
             outcomes = await asyncio.gather(
                 client.produce("t", b"p"), client.consume("t", 0), return_exceptions=True
             )
-            assert time.monotonic() - started < 0.6
+            assert time.monotonic() - started < 1.5  # not the 2 s default
             assert isinstance(outcomes[0], MegaTimeoutError)
             assert outcomes[0].request_sent
             # The second one timed out too, or failed when the first closed the connection.

@@ -129,7 +129,7 @@ def test_silent_broker_times_out(ready: ThreadedMockBroker) -> None:
         started = time.monotonic()
         with pytest.raises(MegaTimeoutError):
             client.consume("t", 0)
-        assert time.monotonic() - started < 0.6
+        assert time.monotonic() - started < 0.9  # not the 1 s default
         assert client.consume("t", 0).payload == b"m"
 
 

@@ -242,14 +242,14 @@ def test_connect_timeout(unresponsive_port: int) -> None:
     started = time.monotonic()
     with pytest.raises(MegaTimeoutError, match="connecting") as info:
         client.connect()
-    assert 0.2 <= time.monotonic() - started < 0.6
+    assert 0.2 <= time.monotonic() - started < 1.0
     assert not info.value.request_sent
     # Connecting is retried: three tries of 0.2 s.
     client = MessageClient("127.0.0.1", unresponsive_port, connect_timeout=0.2, retry=FAST_RETRY)
     started = time.monotonic()
     with pytest.raises(MegaTimeoutError):
         client.connect()
-    assert 0.6 <= time.monotonic() - started < 1.2
+    assert 0.6 <= time.monotonic() - started < 2.0
 
 
 def test_connect_retries_until_the_broker_is_up(broker: ThreadedMockBroker) -> None:
@@ -371,7 +371,7 @@ def test_protocol_errors_close_the_connection(
         with pytest.raises(MegaProtocolError) as info:
             _call(client, what)
         assert info.value.reason == reason
-        assert time.monotonic() - started < 1.0  # found when the length/flag is read, no waiting
+        assert time.monotonic() - started < 1.5  # found when the length/flag is read, not after 2 s
         assert not client.connected
         assert b.connections == 1  # protocol errors are not retried
         client.create_topic("after")  # the next call reconnects
@@ -528,7 +528,7 @@ def test_broker_that_never_answers_times_out(scripted: Scripted) -> None:
         with pytest.raises(MegaTimeoutError) as info:
             client.consume("t", 0)
         elapsed = time.monotonic() - started
-        assert 0.2 <= elapsed < 0.6
+        assert 0.2 <= elapsed < 1.0
         assert info.value.request_sent
         assert isinstance(info.value, TimeoutError)
         assert not client.connected  # a late answer must not be read as the next one
@@ -538,19 +538,19 @@ def test_broker_that_never_answers_times_out(scripted: Scripted) -> None:
 
 
 def test_request_timeout_is_an_overall_deadline(scripted: Scripted) -> None:
-    """A broker dripping a byte every 50 ms must not stretch a 0.3 s timeout to 0.85 s."""
+    """A broker dripping a byte every 100 ms must not stretch a 0.3 s timeout to 1.7 s."""
 
     def drip(peer: Peer) -> None:
         request = peer.request()
         assert request is not None
-        peer.send_in_pieces(encode_produce_ok(request.correlation_id, request.timestamp, 0), pause=0.05)
+        peer.send_in_pieces(encode_produce_ok(request.correlation_id, request.timestamp, 0), pause=0.1)
 
     b = scripted(drip)
     with client_for(b, request_timeout=0.3) as client:
         started = time.monotonic()
         with pytest.raises(MegaTimeoutError):
             client.produce("t", b"x")
-        assert time.monotonic() - started < 0.6
+        assert time.monotonic() - started < 1.2
 
 
 def _drop_after_reading(peer: Peer) -> None:
