@@ -32,7 +32,6 @@ from .protocol import (
     ConsumeResponse,
     CreateTopicRequest,
     CreateTopicResponse,
-    ErrorCode,
     ErrorResponse,
     MessageType,
     ProduceRequest,
@@ -190,19 +189,12 @@ class Operation:
 
 
 def unsolicited_error(event: UnsolicitedError) -> MegaError:
-    """What a frame with correlation id 0 means: the broker closing, or a protocol error.
+    """The broker's unsolicited frame: it is closing the connection (CONN-9).
 
-    Only ``00 00 00 00 00 08`` (NETWORK_ERROR) is the unsolicited frame
-    (PROTOCOL.md RESP-7); any other error code with correlation id 0 answers no
-    request, so it breaks CLIENT-6.
+    The codec yields :class:`UnsolicitedError` only for ``00 00 00 00 00 08``
+    (RESP-7); any other frame with correlation id 0 is already a codec error.
     """
-    if event.error_code == ErrorCode.NETWORK_ERROR:
-        return ConnectionClosedByBroker(event.error_code, request_sent=True)
-    return MegaProtocolError(
-        f"error frame with correlation id 0 and code {event.error_code}: only NETWORK_ERROR may use id 0",
-        reason="unexpected-frame",
-        correlation_id=0,
-    )
+    return ConnectionClosedByBroker(event.error_code, request_sent=True)
 
 
 def should_retry(exc: Exception, operation: Operation, delivery: Delivery) -> bool:
