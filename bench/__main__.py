@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .chart import render_svg
-from .scenarios import DEFAULT, QUICK, REPO_ROOT, Bench, make_workdir
+from .scenarios import DEFAULT, QUICK, REPO_ROOT, Bench, make_workdir, merge_runs
 
 DESCRIPTION = """\
 Benchmark the MEGA mock broker and client. Starts the floor (a bare asyncio
@@ -86,7 +86,45 @@ def summary_markdown(r: dict[str, Any]) -> str:
     for t in r.get("targets", []):
         verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "**missed**")
         lines.append(f"| {t['label']} | {_md_num(t['measured'], '.2f')} | {t['cmp']} {t['target']:g} | {verdict} |")
+    prof = r.get("profile")
+    if prof:
+        lines += ["", *profile_markdown(prof)]
     return "\n".join(lines) + "\n"
+
+
+def profile_markdown(prof: dict[str, Any], n: int = 12) -> list[str]:
+    """The broker profile's top functions by self time."""
+    lines: list[str] = []
+    cp = prof.get("cprofile")
+    if cp:
+        lines += [
+            f"cProfile, pipelined PRODUCE (top {n} by self time, % of the profiled process's time):",
+            "",
+            "| function | calls | self % | cumulative % |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| `{row['function']}` | {row['calls']:,} | {row['self_pct']:.1f} | {row['cum_pct']:.1f} |"
+            for row in cp["top_self"][:n]
+        ]
+    spy = prof.get("py_spy")
+    if spy:
+        lines += [
+            "",
+            f"py-spy, pipelined PRODUCE ({spy['samples']} samples; top {n} by self time, % of busy samples):",
+            "",
+            "| function | self % |",
+            "|---|---:|",
+        ]
+        lines += [f"| `{row['function']}` | {row['self_pct']:.1f} |" for row in spy["top_self"][:n]]
+    elif prof.get("py_spy_note"):
+        lines += ["", f"py-spy: {prof['py_spy_note']}"]
+    if prof.get("kernel_share_pct") is not None:
+        lines += [
+            "",
+            f"Kernel (system) share of the broker's CPU time under this load: {prof['kernel_share_pct']:.0f}%",
+        ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for latest.json, summary.md and perf-chart.svg "
         "(default: bench/results/ for the JSON and summary, docs/perf-chart.svg for the chart)",
     )
-    parser.add_argument("--reps", type=int, default=None, help="runs per compared figure (median kept)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run everything N times (fresh servers each time) and report the median of each figure",
+    )
+    parser.add_argument("--reps", type=int, default=None, help="runs per compared figure within a run (median kept)")
     parser.add_argument("--duration", type=float, default=None, help="seconds measured per run")
     parser.add_argument("--load-processes", type=int, default=None, help="load generator processes (default: cores-1)")
     parser.add_argument(
@@ -139,20 +183,27 @@ def main(argv: list[str] | None = None) -> int:
         chart_path = REPO_ROOT / "docs" / "perf-chart.svg"
 
     workdir = make_workdir()
-    bench = Bench(
-        sizes,
-        workdir=workdir,
-        load_processes=args.load_processes,
-        spin=args.spin,
-        megaload=not args.no_megaload,
-        megaload_src=args.megaload_src,
-        profile=args.profile,
-    )
+    runs: list[dict[str, Any]] = []
     try:
-        results = bench.run()
+        for i in range(max(1, args.repeat)):
+            if args.repeat > 1:
+                print(f"== run {i + 1} of {args.repeat}")
+            bench = Bench(
+                sizes,
+                workdir=workdir,
+                load_processes=args.load_processes,
+                spin=args.spin,
+                megaload=not args.no_megaload,
+                megaload_src=args.megaload_src,
+                profile=args.profile and i == args.repeat - 1,
+            )
+            runs.append(bench.run())
     finally:
         if not args.keep_workdir and not args.profile:
             shutil.rmtree(workdir, ignore_errors=True)
+    results = runs[0] if len(runs) == 1 else merge_runs(runs)
+    if len(runs) > 1:
+        results["runs"] = runs
     results["meta"]["command"] = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     results["meta"]["workdir"] = str(workdir) if (args.keep_workdir or args.profile) else None
 

@@ -61,8 +61,8 @@ def render_svg(results: dict[str, Any]) -> str:
     top_a = 70
     height_a = len(cells) * row_h
     top_b = top_a + height_a + 95
-    trow_h = 30
-    height = top_b + len(targets) * trow_h + 40
+    trow_h = 40
+    height = top_b + len(targets) * trow_h + 20
     out: list[str] = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' viewBox='0 0 {WIDTH} {height}'>",
         f"<rect width='{WIDTH}' height='{height}' fill='white'/>",
@@ -122,26 +122,27 @@ def render_svg(results: dict[str, Any]) -> str:
     out.append(_text(left, ly + 18, "Python load generator bars; log scale", size=10, color="#666"))
 
     # -- panel B: targets --
-    out.append(_text(20, top_b - 18, "Targets of issue 8 (measured in this run)", size=14, weight="bold"))
+    out.append(_text(20, top_b - 18, "Targets of issue 8 (dashed line: the target)", size=14, weight="bold"))
     t_left = left
     t_w = plot_w
     for i, t in enumerate(targets):
         y = top_b + i * trow_h
-        out.append(_text(t_left - 10, y + 13, t["label"], size=11, anchor="end"))
+        out.append(_text(t_left, y + 8, t["label"], size=11))
         value = t.get("measured")
         target = float(t["target"])
         scale_max = max(target, value or 0.0) * 1.25 or 1.0
-        out.append(_rect(t_left, y + 2, t_w, 14, "#f4f6f8"))
+        by = y + 13
+        out.append(_rect(t_left, by, t_w, 14, "#f4f6f8"))
         if value is not None:
             color = MET_COLOR if t.get("met") else MISSED_COLOR
-            out.append(_rect(t_left, y + 2, t_w * max(value, 0.0) / scale_max, 14, color))
+            out.append(_rect(t_left, by, t_w * max(value, 0.0) / scale_max, 14, color))
         tx = t_left + t_w * target / scale_max
         out.append(
-            f"<line x1='{tx:.1f}' y1='{y - 2}' x2='{tx:.1f}' y2='{y + 20}' stroke='#111' "
+            f"<line x1='{tx:.1f}' y1='{by - 3}' x2='{tx:.1f}' y2='{by + 17}' stroke='#111' "
             "stroke-width='2' stroke-dasharray='4,2'/>"
         )
         verdict = "n/a" if value is None else ("met" if t.get("met") else "missed")
         shown = "n/a" if value is None else _fmt_value(value)
-        out.append(_text(WIDTH - right + 10, y + 13, f"{shown} ({t['cmp']} {_fmt_value(target)}: {verdict})", size=11))
+        out.append(_text(WIDTH - right + 10, by + 11, f"{shown} ({t['cmp']} {_fmt_value(target)}: {verdict})", size=11))
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -6,9 +6,10 @@ Built so that it is not the bottleneck:
   :func:`mega_client.protocol.encode_request` (a ring of requests of one fixed
   length, sent as slices of one buffer);
 - responses are not decoded: a connection counts the bytes it receives and
-  divides by the (fixed) size of a success response. The first response of each
-  connection has its success byte checked, and the byte count must come out
-  exact at the end, so an error answer does not go unnoticed;
+  divides by the (fixed) size of a success response. In every chunk read, the
+  success byte of the first answer that starts in it is checked (one byte per
+  read), and the byte count must come out exact at the end, so an error answer
+  (6 bytes, which would shift the count) stops the run with a clear message;
 - the work runs in separate worker processes (spawned once, reused for every
   scenario), never in the process of the server being measured.
 
@@ -109,7 +110,7 @@ class LoadResult:
 
 
 class _Conn:
-    __slots__ = ("carry", "checked", "inflight", "pos", "sent", "sock")
+    __slots__ = ("carry", "inflight", "pos", "sent", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -117,7 +118,6 @@ class _Conn:
         self.inflight = 0
         self.pos = 0
         self.sent = 0
-        self.checked = False
 
 
 def _connect(host: str, port: int) -> socket.socket:
@@ -126,9 +126,18 @@ def _connect(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _check_first(buf: bytearray, n: int) -> None:
-    if n >= 6 and buf[4] != 1:
-        raise RuntimeError(f"the server answered an error (code {buf[5]}) instead of success")
+def _check_answer(buf: bytearray, n: int, carry: int, rsize: int) -> None:
+    """Check the success byte of the first answer that starts in ``buf[:n]``.
+
+    ``carry`` is how many bytes of a partial answer came before this chunk.
+    """
+    at = (rsize - carry) % rsize + 4
+    if at < n and buf[at] != 1:
+        code = buf[at + 1] if at + 1 < n else -1
+        raise RuntimeError(
+            f"the server answered an error (success byte {buf[at]}, code {code}) instead of success; "
+            "is the topic full (RESOURCE_EXHAUSTED), or missing?"
+        )
 
 
 def _sendall(sock: socket.socket, data: memoryview) -> None:
@@ -190,8 +199,8 @@ def _drive_single_closed(job: LoadJob) -> tuple[int, float, int]:
                 if not n:
                     raise ConnectionError("the server closed the connection")
                 got += n
-            if not done:
-                _check_first(buf, got)
+                if got >= 6 and buf[4] != 1:  # an error answer is 6 bytes: do not wait for more
+                    _check_answer(buf, got, 0, rsize)
             done += 1
             if total is not None:
                 if done >= total:
@@ -250,9 +259,7 @@ def _drive(job: LoadJob) -> tuple[int, float, int]:
                 n = c.sock.recv_into(buf)
                 if not n:
                     raise ConnectionError("the server closed the connection")
-                if not c.checked:
-                    _check_first(buf, n)
-                    c.checked = True
+                _check_answer(buf, n, c.carry, rsize)
                 c.carry += n
                 k = c.carry // rsize
                 if not k:

@@ -150,16 +150,15 @@ class Server:
 
     @classmethod
     def broker(
-        cls, log_dir: Path, name: str = "broker", max_messages: int | None = None, cprofile_out: Path | None = None
+        cls, log_dir: Path, name: str = "broker", max_messages: int = 100_000_000, cprofile_out: Path | None = None
     ) -> Server:
+        """The mock broker; ``max_messages`` per topic is raised so that no timed run can fill a topic."""
         port = free_port()
         argv = [sys.executable]
         if cprofile_out is not None:
             argv += ["-m", "cProfile", "-o", str(cprofile_out)]
         argv += ["-m", "mock_broker", "--host", HOST, "--port", str(port), "--idle-timeout", "0"]
-        argv += ["--log-level", "warning"]
-        if max_messages is not None:
-            argv += ["--max-messages-per-topic", str(max_messages)]
+        argv += ["--log-level", "warning", "--max-messages-per-topic", str(max_messages)]
         return cls(name, argv, port, log_dir / f"{name}.log")
 
     @property
@@ -213,6 +212,12 @@ class Server:
         except (OSError, ValueError, IndexError):
             fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / _clock_ticks()
+
+    def user_system_seconds(self) -> tuple[float, float]:
+        """User and kernel CPU time so far (/proc/PID/stat, clock ticks)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tick = _clock_ticks()
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def stop(self) -> int | None:
         proc = self._proc
@@ -622,12 +627,16 @@ class Bench:
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )  # fmt: skip
             time.sleep(0.3)
+            user0, sys0 = broker.user_system_seconds()
             pool.run(
                 host=HOST, port=broker.port, ring=ring, request_bytes=request_size(ring),
                 response_bytes=PRODUCE_RESPONSE_BYTES, conns=1, depth=64, warmup=0.0, duration=secs + 0.5,
                 spin=self._spin(64),
             )  # fmt: skip
+            user1, sys1 = broker.user_system_seconds()
             _, err = spy.communicate(timeout=60)
+        busy = (user1 - user0) + (sys1 - sys0)
+        out["kernel_share_pct"] = 100.0 * (sys1 - sys0) / busy if busy > 0 else None
         if spy.returncode == 0 and raw.exists():
             out["py_spy"] = _top_from_collapsed(raw)
             out["py_spy_file"] = str(raw)
@@ -713,6 +722,45 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         met = None if value is None else (value >= target if cmp == ">=" else value <= target)
         out.append({"key": key, "label": label, "measured": value, "target": target, "cmp": cmp, "met": met})
     return out
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One results dict from several runs: the median of every number, field by field.
+
+    Ratios are taken as the median of each run's own ratio (a ratio is only
+    meaningful within one run on a noisy machine), not recomputed from medians.
+    """
+    merged = _merge(list(runs))
+    assert isinstance(merged, dict)
+    merged["targets"] = evaluate_targets(merged)
+    merged["meta"]["runs"] = len(runs)
+    merged["meta"]["seconds"] = sum(r["meta"]["seconds"] for r in runs)
+    merged["meta"]["loadavg_start"] = runs[0]["meta"]["loadavg_start"]
+    merged["meta"]["loadavg_end"] = runs[-1]["meta"]["loadavg_end"]
+    return merged
+
+
+def _merge(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    first = present[0]
+    if all(v == first for v in present) or isinstance(first, (bool, str)):
+        return first
+    if isinstance(first, (int, float)):
+        nums = [v for v in present if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return float(statistics.median(nums))
+    if isinstance(first, dict):
+        keys = list(dict.fromkeys(k for v in present if isinstance(v, dict) for k in v))
+        return {k: _merge([v.get(k) for v in present if isinstance(v, dict)]) for k in keys}
+    if (
+        isinstance(first, list)
+        and first
+        and isinstance(first[0], dict)
+        and all(isinstance(v, list) and len(v) == len(first) for v in present)
+    ):
+        return [_merge([v[i] for v in present]) for i in range(len(first))]
+    return first
 
 
 # -- profiles -------------------------------------------------------------------------
