@@ -29,6 +29,18 @@ OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "non-strict", "skipped")
 AREAS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "client": ("framing", "errors", "lifecycle"),
+        "broker": (
+            "layout",
+            "codes",
+            "names",
+            "semantics",
+            "limits",
+            "malformed",
+            "streams",
+            "connections",
+            "idle",
+            "performance",
+        ),
     }
 )
 

@@ -15,6 +15,7 @@ from ._case import REGISTRY, Case
 from ._driver import DriverStartError, default_driver_command, parse_command
 from ._report import case_line, summary_table, write_html, write_json, write_junit
 from ._runner import CaseResult, Runner, exit_status
+from .broker import _cli as _broker_cli
 
 PROG = "mega-conformance"
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML report to PATH")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    _broker_cli.add_arguments(p)
     return p
 
 
@@ -79,6 +81,8 @@ def _list(cases: Sequence[Case]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if _broker_cli.wants_broker(args):
+            return _broker_cli.main(args, PROG)
         selected = REGISTRY.select("client", ids=args.case, areas=args.area)
         for option, path in (("--json", args.json), ("--junit-xml", args.junit_xml), ("--report", args.report)):
             _check_output(path, option)

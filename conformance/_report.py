@@ -113,6 +113,8 @@ def junit_xml(results: Sequence[CaseResult], suite_name: str = "mega-conformance
                 ("outcome", r.outcome),
             ):
                 ET.SubElement(props, "property", name=name, value=value)
+            if r.case.tags:
+                ET.SubElement(props, "property", name="tags", value=" ".join(sorted(r.case.tags)))
             if r.outcome == "fail":
                 ET.SubElement(tc, "failure", message=r.reason, type=r.case.level.value).text = r.reason
             elif r.outcome == "skipped":
@@ -164,14 +166,21 @@ def html_report(
     title: str = "MEGA conformance report",
     driver: str = "",
     strict: bool = False,
+    verdicts: Sequence[str] = (),
+    subject_label: str = "driver",
 ) -> str:
-    """A page with no external resources: summary by area, then every case with its wire transcript."""
+    """A page with no external resources: summary by area, then every case with its wire transcript.
+
+    ``verdicts`` are extra lines shown under the summary (a broker run's spec-conformant /
+    reference-compatible verdicts); ``subject_label`` names what ``driver`` describes.
+    """
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
-        f'<p class="meta">driver: <code>{_esc(driver)}</code> &middot; {"strict" if strict else "not strict"}'
+        f'<p class="meta">{_esc(subject_label)}: <code>{_esc(driver)}</code> &middot; '
+        f"{'strict' if strict else 'not strict'}"
         f" &middot; {time.strftime('%Y-%m-%d %H:%M:%S')} &middot; {len(results)} cases</p>",
         "<h2>Summary by area</h2><table><tr><th>area</th><th>cases</th><th>MUST</th><th>SHOULD</th>"
         + "".join(f'<th class="{o}">{o}</th>' for o in OUTCOMES)
@@ -191,6 +200,7 @@ def html_report(
         else '<p class="pass">Every MUST case passed.</p>'
     )
     out.append(verdict)
+    out.extend(f'<p class="meta">{_esc(line)}</p>' for line in verdicts)
     for area in _areas_of(results):
         out.append(f'<h2 id="area-{_esc(area)}">{_esc(area)}</h2>')
         for r in (r for r in results if r.case.area == area):

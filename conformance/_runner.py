@@ -46,7 +46,7 @@ class CaseResult:
     def record(self) -> dict[str, Any]:
         """The case's JSON record (``--json``)."""
         c = self.case
-        return {
+        record: dict[str, Any] = {
             "id": c.id,
             "area": c.area,
             "clauses": list(c.clauses),
@@ -56,6 +56,9 @@ class CaseResult:
             "description": c.description,
             "duration_s": round(self.duration, 3),
         }
+        if c.tags:  # e.g. "reference-defect" on broker cases
+            record["tags"] = sorted(c.tags)
+        return record
 
 
 def verdict(level: Level, failed: bool, strict: bool) -> Outcome:

@@ -1,0 +1,150 @@
+"""Running broker cases against one target, and the run's two verdicts."""
+
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from conformance._case import Case, CaseFailed, CaseSkipped, Level, Outcome
+from conformance._runner import CaseResult, ConnectionTranscript, verdict
+
+from ._context import BrokerContext, Target
+from ._registry import is_reference_defect
+
+
+class TargetUnreachable(Exception):
+    """The broker's address does not accept a TCP connection."""
+
+
+class BrokerRunner:
+    """Runs broker cases one after another against ``target`` (one fresh context per case)."""
+
+    def __init__(self, target: Target, *, strict: bool = False) -> None:
+        self.target = target
+        self.strict = strict
+
+    def check_reachable(self) -> None:
+        """Open and close one connection; raise :class:`TargetUnreachable` if that fails."""
+        try:
+            with socket.create_connection((self.target.host, self.target.port), timeout=self.target.timeout):
+                pass
+        except OSError as exc:
+            raise TargetUnreachable(f"cannot connect to the broker at {self.target.address}: {exc}") from exc
+
+    def run(self, cases: Iterable[Case], on_result: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+        results = []
+        for case in cases:
+            result = self.run_case(case)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return results
+
+    def run_case(self, case: Case) -> CaseResult:
+        ctx = BrokerContext(case, self.target)
+        started = time.monotonic()
+        failed = skipped = harness_error = False
+        reason = ""
+        try:
+            case.run(ctx)
+        except CaseFailed as exc:
+            failed, reason = True, str(exc)
+        except CaseSkipped as exc:
+            skipped, reason = True, str(exc) or "not applicable"
+        except Exception as exc:
+            failed = harness_error = True
+            tb = traceback.extract_tb(exc.__traceback__)
+            where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+            reason = f"harness error{where}: {type(exc).__name__}: {exc}"
+        finally:
+            ctx.close_all()
+        duration = time.monotonic() - started
+        outcome: Outcome
+        if skipped:
+            outcome = "skipped"
+        elif harness_error:
+            outcome = "fail"
+        else:
+            outcome = verdict(case.level, failed, self.strict)
+        if ctx.notes:
+            notes = "; ".join(ctx.notes)
+            reason = f"{reason} [{notes}]" if reason else notes
+        return CaseResult(case, outcome, reason, duration, transcripts(ctx))
+
+
+def transcripts(ctx: BrokerContext) -> list[ConnectionTranscript]:
+    """Each connection of the case, seen from the broker's side as the reports expect it."""
+    out = []
+    for conn in ctx.connections:
+        how = {
+            "eof": "closed by the broker (EOF)",
+            "reset": f"reset ({conn.error})",
+            "closed": "closed by the harness",
+            "open": "open",
+        }[conn.state]
+        if conn.sent_total > len(conn.sent) or conn.received_total > len(conn.received):
+            how += f"; {conn.sent_total} bytes sent and {conn.received_total} received in all, the first shown"
+        out.append(
+            ConnectionTranscript(
+                broker=0,
+                id=conn.index + 1,
+                peer=conn.local,
+                received=bytes(conn.sent),
+                sent=bytes(conn.received),
+                faults=(),
+                close_reason=how,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The two verdicts of a broker run."""
+
+    spec_conformant: bool
+    reference_compatible: bool
+    #: MUST cases that failed.
+    failed_must: tuple[str, ...]
+    #: Of those, the ones not marked as depending on a reference defect.
+    failed_unmarked: tuple[str, ...]
+    #: MUST cases that were skipped (not checked: the verdicts hold for what was checked).
+    skipped_must: tuple[str, ...]
+
+
+def verdicts(results: Sequence[CaseResult]) -> Verdicts:
+    failed = [r for r in results if r.case.level is Level.MUST and r.outcome == "fail"]
+    unmarked = [r for r in failed if not is_reference_defect(r.case)]
+    skipped = [r for r in results if r.case.level is Level.MUST and r.outcome == "skipped"]
+    return Verdicts(
+        spec_conformant=not failed,
+        reference_compatible=not unmarked,
+        failed_must=tuple(r.case.id for r in failed),
+        failed_unmarked=tuple(r.case.id for r in unmarked),
+        skipped_must=tuple(r.case.id for r in skipped),
+    )
+
+
+def verdict_lines(results: Sequence[CaseResult]) -> list[str]:
+    """``spec-conformant: ...`` and ``reference-compatible: ...``, for the console and the reports."""
+    v = verdicts(results)
+    marked = [i for i in v.failed_must if i not in v.failed_unmarked]
+    if v.spec_conformant:
+        spec = "spec-conformant: yes (every MUST case passed)"
+    else:
+        spec = f"spec-conformant: NO ({len(v.failed_must)} MUST case(s) failed)"
+    if v.reference_compatible:
+        ref = "reference-compatible: yes (every MUST case not marked reference-defect passed"
+        ref += f"; marked cases failed: {', '.join(marked)})" if marked else ")"
+    else:
+        ref = (
+            f"reference-compatible: NO ({len(v.failed_unmarked)} MUST case(s) not marked reference-defect failed: "
+            f"{', '.join(v.failed_unmarked)})"
+        )
+    lines = [spec, ref]
+    if v.skipped_must:
+        lines.append(f"not checked: {len(v.skipped_must)} MUST case(s) skipped: {', '.join(v.skipped_must)}")
+    return lines

@@ -1,0 +1,152 @@
+"""Limits: the 1 MiB payload limit at and just over the edge, oversized lengths, and a topic at capacity."""
+
+from __future__ import annotations
+
+import time
+
+from conformance.broker._context import BrokerContext
+from conformance.broker._frames import (
+    CONSUME,
+    CREATE_TOPIC,
+    INT32_MAX,
+    INVALID_OFFSET,
+    MAX_PAYLOAD,
+    MESSAGE_TOO_LARGE,
+    PRODUCE,
+    RESOURCE_EXHAUSTED,
+    consume,
+    consume_ok,
+    create_ok,
+    create_topic,
+    error,
+    header_until_payload_length,
+    produce,
+    produce_ok,
+    raw_request,
+)
+from conformance.broker._registry import broker_case
+
+#: Messages per pipelined write when filling a topic to capacity.
+_BATCH = 2000
+
+
+def _pattern(size: int) -> bytes:
+    """``size`` bytes that are not all alike (so a shifted or truncated copy shows)."""
+    block = bytes(range(251))
+    return (block * (size // 251 + 1))[:size]
+
+
+@broker_case("limits.payload-at-max", clauses=("SEM-8", "BROKER-9", "RESP-6", "RESP-8"))
+def payload_at_max(ctx: BrokerContext) -> None:
+    """A payload of exactly 1,048,576 bytes is accepted (offset 0) and read back whole by CONSUME (payload_length
+    00 10 00 00)."""
+    c = ctx.connect()
+    name = ctx.topic()
+    ctx.create(c, name)
+    payload = _pattern(MAX_PAYLOAD)
+    c.send(produce(1, name, payload, 11), "PRODUCE of 1,048,576 bytes")
+    c.expect(produce_ok(1, 11, 0), what="answer to PRODUCE of exactly 1 MiB")
+    c.send(consume(2, name, 0, 0), "CONSUME")
+    c.expect(consume_ok(2, 11, 1, payload), what="answer to CONSUME of the 1 MiB message")
+
+
+@broker_case("limits.payload-over-max", clauses=("ERR-5", "SEM-8", "BROKER-5", "ERR-15", "ERR-14"))
+def payload_over_max(ctx: BrokerContext) -> None:
+    """A PRODUCE with payload_length 1,048,577 (payload sent in full, then a second PRODUCE, in one write) is
+    answered MESSAGE_TOO_LARGE; the payload is skipped and the second PRODUCE is answered at offset 0."""
+    c = ctx.connect()
+    name = ctx.topic()
+    ctx.create(c, name)
+    big = produce(1, name, _pattern(MAX_PAYLOAD + 1), 12)
+    c.send(big + produce(2, name, b"small", 13), "PRODUCE of 1,048,577 bytes + PRODUCE")
+    c.expect(error(1, MESSAGE_TOO_LARGE), produce_ok(2, 13, 0), what="answers")
+    ctx.expect_message(c, name, 0, 13, b"small", what="CONSUME offset 0")
+
+
+@broker_case("limits.payload-over-max-any-type", clauses=("ERR-5", "SEM-8", "BROKER-5", "ERR-15"))
+def payload_over_max_any_type(ctx: BrokerContext) -> None:
+    """The limit applies to every message type: CONSUME and CREATE_TOPIC with payload_length 1,048,577 are answered
+    MESSAGE_TOO_LARGE, and the connection goes on with the next request."""
+    c = ctx.connect()
+    name, stamps = ctx.new_topic(c, payloads=[b"m"])
+    fresh = ctx.topic("fresh")
+    big = b"\x07" * (MAX_PAYLOAD + 1)
+    c.send(
+        raw_request(1, CONSUME, name.encode(), 0, offset=0, payload=big)
+        + raw_request(2, CREATE_TOPIC, fresh.encode(), 0, payload=big)
+        + consume(3, name, 0, 0)
+        + create_topic(4, fresh, 5),
+        "oversized CONSUME + oversized CREATE_TOPIC + CONSUME + CREATE_TOPIC",
+    )
+    c.expect(
+        error(1, MESSAGE_TOO_LARGE),
+        error(2, MESSAGE_TOO_LARGE),
+        consume_ok(3, stamps[0], 1, b"m"),
+        create_ok(4, 5, fresh),
+        what="answers",
+    )
+
+
+@broker_case(
+    "limits.too-large-answered-early", clauses=("BROKER-6", "BROKER-5"), level="SHOULD", reference_defect="12.5"
+)
+def too_large_answered_early(ctx: BrokerContext) -> None:
+    """MESSAGE_TOO_LARGE is sent as soon as payload_length 1,048,577 is read, before any payload byte arrives; the
+    payload sent afterwards is still skipped and the next request answered."""
+    c = ctx.connect()
+    name = ctx.topic()
+    ctx.create(c, name)
+    c.send(header_until_payload_length(1, PRODUCE, name.encode(), MAX_PAYLOAD + 1), "PRODUCE header only")
+    c.expect(error(1, MESSAGE_TOO_LARGE), what="answer to payload_length 1,048,577 before its payload is sent")
+    c.send(_pattern(MAX_PAYLOAD + 1) + produce(2, name, b"next", 3), "the payload + PRODUCE")
+    c.expect(produce_ok(2, 3, 0), what="answer to the PRODUCE after the skipped payload")
+
+
+@broker_case(
+    "limits.huge-payload-length",
+    clauses=("BROKER-6", "BROKER-7", "ERR-5", "BROKER-5"),
+    level="SHOULD",
+    reference_defect="12.5",
+)
+def huge_payload_length(ctx: BrokerContext) -> None:
+    """A PRODUCE announcing payload_length 2,147,483,647 is answered MESSAGE_TOO_LARGE at once, without the broker
+    waiting for (or allocating) 2 GiB, and the connection stays open."""
+    c = ctx.connect()
+    name = ctx.topic()
+    ctx.create(c, name)
+    c.send(header_until_payload_length(1, PRODUCE, name.encode(), INT32_MAX), "PRODUCE header, payload_length 2^31-1")
+    c.expect(error(1, MESSAGE_TOO_LARGE), what="answer to payload_length 2,147,483,647")
+    c.send(b"\x00" * 65536, "64 KiB of the announced payload")
+    c.expect_silence(0.1, "while the announced payload is discarded")
+
+
+@broker_case("limits.topic-capacity", clauses=("ERR-11", "SEM-9", "ERR-14", "SEM-4"))
+def topic_capacity(ctx: BrokerContext) -> None:
+    """A topic holding its capacity (given by --topic-capacity; skipped without it) answers the next PRODUCE
+    RESOURCE_EXHAUSTED (9), twice, stores nothing more (its last offset still reads; the next is INVALID_OFFSET), and
+    the connection stays usable."""
+    capacity = ctx.target.topic_capacity
+    if capacity is None:
+        ctx.skip("needs --topic-capacity N: the per-topic capacity of the target (1,000,000 by default, SEM-9)")
+    c = ctx.connect()
+    name = ctx.topic()
+    ctx.create(c, name)
+    started = time.monotonic()
+    stored = 0
+    while stored < capacity:
+        n = min(_BATCH, capacity - stored)
+        c.send(b"".join(produce(i & 0x7FFFFFFF, name, b"c", 5) for i in range(stored, stored + n)), "PRODUCEs")
+        c.expect(
+            *(produce_ok(i & 0x7FFFFFFF, 5, i) for i in range(stored, stored + n)),
+            what=f"filling the topic to its capacity of {capacity}: PRODUCEs {stored}..{stored + n - 1}",
+        )
+        stored += n
+    ctx.note(f"{capacity} messages stored in {time.monotonic() - started:.1f} s")
+    c.send(produce(-1, name, b"over", 6) + produce(-2, name, b"over", 7), "two PRODUCEs to the full topic")
+    c.expect(error(-1, RESOURCE_EXHAUSTED), error(-2, RESOURCE_EXHAUSTED), what="answers to PRODUCE on a full topic")
+    c.send(consume(-3, name, capacity - 1, 0) + consume(-4, name, capacity, 0), "CONSUME the last offset and the next")
+    c.expect(
+        consume_ok(-3, 5, capacity, b"c"),
+        error(-4, INVALID_OFFSET),
+        what="answers to CONSUME of the last offset and one past it",
+    )

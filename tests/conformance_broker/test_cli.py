@@ -1,0 +1,174 @@
+"""``mega-conformance --broker``: a full run against ``python -m mock_broker``, exit codes, output files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance._cli import main
+from conformance.broker import broker_cases
+
+ROOT = Path(__file__).resolve().parents[2]
+IDLE = "0.5"
+CAPACITY = "20000"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.pop("COVERAGE_PROCESS_START", None)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def _start_mock(profile: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mock_broker",
+            "--port",
+            "0",
+            "--profile",
+            profile,
+            "--idle-timeout",
+            IDLE,
+            "--max-messages-per-topic",
+            CAPACITY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    m = re.search(r"listening on ([\d.]+:\d+)", line)
+    if m is None:
+        proc.kill()
+        raise AssertionError(f"no 'listening on' line: {line!r}")
+    return proc, m.group(1)
+
+
+@pytest.fixture
+def spec_broker() -> Iterator[str]:
+    proc, address = _start_mock("spec")
+    yield address
+    proc.terminate()
+    proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def reference_broker() -> Iterator[str]:
+    proc, address = _start_mock("reference")
+    yield address
+    proc.terminate()
+    proc.communicate(timeout=10)
+
+
+def test_full_run_against_the_mock_broker(spec_broker: str, tmp_path: Path) -> None:
+    out = {name: tmp_path / name for name in ("run.json", "run.xml", "run.html")}
+    started = time.monotonic()
+    proc = run_cli(
+        "--broker",
+        spec_broker,
+        "--idle-timeout",
+        IDLE,
+        "--topic-capacity",
+        CAPACITY,
+        "--json",
+        str(out["run.json"]),
+        "--junit-xml",
+        str(out["run.xml"]),
+        "--report",
+        str(out["run.html"]),
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert elapsed < 30
+    assert "spec-conformant: yes" in proc.stdout
+    assert "reference-compatible: yes" in proc.stdout
+    records = json.loads(out["run.json"].read_text(encoding="utf-8"))
+    assert [r["id"] for r in records] == [c.id for c in broker_cases()]
+    assert {r["outcome"] for r in records if r["level"] == "MUST"} == {"pass"}
+    marked = [r for r in records if "reference-defect" in r.get("tags", ())]
+    assert {r["id"] for r in marked} >= {"malformed.unknown-type", "connections.fifty-at-once"}
+    suites = ET.parse(out["run.xml"]).getroot()
+    assert suites.get("tests") == str(len(records))
+    assert suites.get("failures") == "0"
+    tags = suites.find(".//testcase[@name='malformed.unknown-type']/properties/property[@name='tags']")
+    assert tags is not None
+    assert "reference-defect" in (tags.get("value") or "")
+    page = out["run.html"].read_text(encoding="utf-8")
+    assert "spec-conformant: yes" in page
+    assert f"broker: <code>{spec_broker}" in page
+    assert "client &rarr; broker" in page  # the wire transcripts
+
+
+def test_reference_profile_fails_only_marked_cases(reference_broker: str, tmp_path: Path) -> None:
+    report = tmp_path / "ref.json"
+    proc = run_cli("--broker", reference_broker, "--area", "names", "--area", "malformed", "--json", str(report), "-q")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "spec-conformant: NO" in proc.stdout
+    assert "reference-compatible: yes" in proc.stdout
+    records = json.loads(report.read_text(encoding="utf-8"))
+    failed = [r for r in records if r["outcome"] == "fail"]
+    assert failed
+    assert all("reference-defect" in r.get("tags", ()) for r in failed)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--broker", "no-port-here"), "is not HOST:PORT"),
+        (("--broker", "127.0.0.1:0"), "port 0"),
+        (("--idle-timeout", "1"), "only with --broker"),
+        (("--broker", "127.0.0.1:9", "--driver", "x"), "exclude each other"),
+        (("--broker", "127.0.0.1:9", "--idle-timeout", "-1"), "positive"),
+        (("--broker", "127.0.0.1:9", "--topic-capacity", "0"), "1..2147483647"),
+        (("--broker", "127.0.0.1:9", "--case", "nothing.*"), "no case matches"),
+    ],
+)
+def test_usage_errors_exit_2(args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unreachable_broker_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    assert main(["--broker", f"127.0.0.1:{port}"]) == 2
+    assert "cannot connect to the broker" in capsys.readouterr().err
+
+
+def test_list_needs_no_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--broker", "127.0.0.1:9", "--list", "--area", "idle"]) == 0
+    out = capsys.readouterr().out
+    assert "idle.unsolicited-frame" in out
+    assert out.strip().endswith(f"{len(broker_cases(areas=['idle']))} cases")
