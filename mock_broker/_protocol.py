@@ -27,19 +27,18 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 from mega_client.protocol import (
-    ConsumeRequest,
     ErrorCode,
     MessageType,
-    ProduceRequest,
     RemoteProtocolError,
-    Request,
     RequestDecoder,
+    RequestFields,
     UnsolicitedError,
     encode_consume_ok,
     encode_create_topic_ok,
     encode_error,
     encode_produce_ok,
     encode_response,
+    request_from_fields,
     topic_name_problem,
 )
 
@@ -53,6 +52,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mock_broker")
 
 
+_PRODUCE = int(MessageType.PRODUCE)
+_CONSUME = int(MessageType.CONSUME)
 _INVALID_REQUEST = int(ErrorCode.INVALID_REQUEST)
 _TOPIC_NOT_FOUND = int(ErrorCode.TOPIC_NOT_FOUND)
 _TOPIC_ALREADY_EXISTS = int(ErrorCode.TOPIC_ALREADY_EXISTS)
@@ -239,7 +240,61 @@ class BrokerProtocol(asyncio.Protocol):
     # -- the hot path -----------------------------------------------------------------
 
     def _process(self) -> None:
-        """Answer every complete request buffered, in order, batching the writes."""
+        """Answer every complete request buffered, in order, batching the writes.
+
+        With no fault rule, no recording and no tracing, a tight loop does only
+        what each request needs; anything else takes :meth:`_process_observed`.
+        The flags that stop the loop (paused writing, closing) can only change
+        when answers are written or a frame is rejected, so only then are they read.
+        """
+        if self._faults.active or self._recording or self._trace:
+            self._process_observed()
+            return
+        if self._stalled():
+            return
+        next_fields = self._decoder.next_fields
+        handle = self._handle
+        high_water = self._high_water
+        out: list[bytes] = []
+        size = 0
+        count = 0
+        while True:
+            try:
+                req = next_fields()
+            except RemoteProtocolError as exc:
+                count += 1
+                frame = self._decode_error(exc, out)
+                if frame is None:
+                    break
+                out.append(frame)
+                size += len(frame)
+                continue
+            if req is None:
+                break
+            count += 1
+            try:
+                size += handle(req, out)
+            except Exception:
+                size += self._internal_error(req, out)
+            if size >= high_water:
+                self._emit(b"".join(out))
+                out.clear()
+                size = 0
+                if self._stalled():
+                    break
+        assert self.record is not None
+        self.record.request_count += count
+        if out:
+            self._emit(b"".join(out))
+        if self._close_deferred:
+            self._finish_close()
+
+    def _stalled(self) -> bool:
+        """Requests wait: the client does not take its answers, or the connection is closing."""
+        return self._write_paused or self._closing or self._ops_full
+
+    def _process_observed(self) -> None:
+        """:meth:`_process` for a connection with fault rules, recording or tracing on."""
         decoder = self._decoder
         handle = self._handle
         record = self.record
@@ -249,7 +304,7 @@ class BrokerProtocol(asyncio.Protocol):
         size = 0
         while not (self._write_paused or self._closing or self._ops_full):
             try:
-                req = decoder.next_request()
+                req = decoder.next_fields()
             except RemoteProtocolError as exc:
                 record.request_count += 1
                 frame = self._decode_error(exc, out)
@@ -265,15 +320,10 @@ class BrokerProtocol(asyncio.Protocol):
             if req is None:
                 break
             record.request_count += 1
-            if self._recording:
-                if len(record.requests) < self._record_requests_limit:
-                    record.requests.append(req)
-                else:
-                    record.requests_truncated = True
-            if self._trace:
-                log.debug("conn %d request %r", record.id, req)
+            if self._recording or self._trace:
+                self._observe(req)
             if faults.active:
-                size = self._faulted(req, req.message_type, req.topic, req.correlation_id, None, out, size)
+                size = self._faulted(req, req[0], req[2], req[1], None, out, size)
             else:
                 try:
                     size += handle(req, out)
@@ -288,46 +338,55 @@ class BrokerProtocol(asyncio.Protocol):
         if self._close_deferred:
             self._finish_close()
 
-    def _handle(self, req: Request, out: list[bytes]) -> int:
+    def _observe(self, req: RequestFields) -> None:
+        """Record and trace a request: only here is a frame object built."""
+        record = self.record
+        assert record is not None
+        frame = request_from_fields(req)
+        if self._recording:
+            if len(record.requests) < self._record_requests_limit:
+                record.requests.append(frame)
+            else:
+                record.requests_truncated = True
+        if self._trace:
+            log.debug("conn %d request %r", record.id, frame)
+
+    def _handle(self, req: RequestFields, out: list[bytes]) -> int:
         """Append the answer to ``req`` to ``out``; return its size."""
-        cid = req.correlation_id
-        cls = type(req)
-        if cls is ProduceRequest:
-            log_ = self._logs.get(req.topic)
+        mtype, cid, topic, timestamp, offset, payload = req
+        if mtype == _PRODUCE:
+            log_ = self._logs.get(topic)
             if log_ is None:
-                frame = encode_error(cid, self._missing_topic_code(req.topic))
-            elif len(log_) >= self._max_messages:
+                frame = encode_error(cid, self._missing_topic_code(topic))
+            elif (n := len(log_)) >= self._max_messages:
                 frame = encode_error(cid, _RESOURCE_EXHAUSTED)
             else:
-                log_.append((req.timestamp, cast(ProduceRequest, req).payload))
-                frame = encode_produce_ok(cid, req.timestamp, len(log_) - 1)
+                log_.append((timestamp, payload))
+                frame = encode_produce_ok(cid, timestamp, n)
             out.append(frame)
             return len(frame)
-        if cls is ConsumeRequest:
-            log_ = self._logs.get(req.topic)
+        if mtype == _CONSUME:
+            log_ = self._logs.get(topic)
             if log_ is None:
-                frame = encode_error(cid, self._missing_topic_code(req.topic))
+                frame = encode_error(cid, self._missing_topic_code(topic))
+            elif offset < 0 or offset >= len(log_):
+                frame = encode_error(cid, _INVALID_OFFSET)
             else:
-                offset = cast(ConsumeRequest, req).offset
-                if offset < 0 or offset >= len(log_):
-                    frame = encode_error(cid, _INVALID_OFFSET)
-                else:
-                    ts, payload = log_[offset]
-                    frame = encode_consume_ok(cid, ts, offset + 1, payload)
+                ts, payload = log_[offset]
+                frame = encode_consume_ok(cid, ts, offset + 1, payload)
             out.append(frame)
             return len(frame)
         # CREATE_TOPIC
-        name = req.topic
         logs = self._logs
-        if topic_name_problem(name) is not None:
+        if topic_name_problem(topic) is not None:
             frame = encode_error(cid, _INTERNAL_ERROR if self._reference else _INVALID_REQUEST)
-        elif name in logs:
+        elif topic in logs:
             frame = encode_error(cid, _TOPIC_ALREADY_EXISTS)
         elif len(logs) >= self._max_topics:
             frame = encode_error(cid, _RESOURCE_EXHAUSTED)
         else:
-            logs[name] = []
-            frame = encode_create_topic_ok(cid, req.timestamp, name)
+            logs[topic] = []
+            frame = encode_create_topic_ok(cid, timestamp, topic)
         out.append(frame)
         return len(frame)
 
@@ -360,11 +419,11 @@ class BrokerProtocol(asyncio.Protocol):
             code = _INTERNAL_ERROR if exc.message_type == MessageType.CREATE_TOPIC else _TOPIC_NOT_FOUND
         return encode_error(cid, code)
 
-    def _internal_error(self, req: Request, out: list[bytes]) -> int:
+    def _internal_error(self, req: RequestFields, out: list[bytes]) -> int:
         tb = traceback.format_exc()
         self._state.internal_errors.append(tb)
         log.error("conn %s: internal error handling %r\n%s", self.record and self.record.id, req, tb)
-        out.append(encode_error(req.correlation_id, _INTERNAL_ERROR))
+        out.append(encode_error(req[1], _INTERNAL_ERROR))
         return 6
 
     # -- output and closing -----------------------------------------------------------
@@ -525,7 +584,7 @@ class BrokerProtocol(asyncio.Protocol):
 
     def _faulted(  # noqa: PLR0917
         self,
-        req: Request | None,
+        req: RequestFields | None,
         mtype: int,
         topic: str | None,
         cid: int,
@@ -612,7 +671,7 @@ class BrokerProtocol(asyncio.Protocol):
         self._queue(ops)
         return 0
 
-    def _handle_safe(self, req: Request, out: list[bytes]) -> int:
+    def _handle_safe(self, req: RequestFields, out: list[bytes]) -> int:
         try:
             return self._handle(req, out)
         except Exception:

@@ -17,9 +17,11 @@ from ._events import (
     ProduceRequest,
     ProduceResponse,
     Request,
+    RequestFields,
     Response,
     ResponseEvent,
     UnsolicitedError,
+    request_from_fields,
 )
 from ._limits import (
     DEFAULT_PORT,
@@ -69,6 +71,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "Request",
+    "RequestFields",
     "RequestDecoder",
     "Response",
     "ResponseDecoder",
@@ -83,5 +86,6 @@ __all__ = [
     "error_code_or_int",
     "error_name",
     "is_valid_topic_name",
+    "request_from_fields",
     "topic_name_problem",
 ]

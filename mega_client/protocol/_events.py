@@ -44,6 +44,20 @@ class ConsumeRequest:
 
 Request = CreateTopicRequest | ProduceRequest | ConsumeRequest
 
+#: A request as plain fields, for hot loops (:meth:`RequestDecoder.next_fields`):
+#: ``(message_type, correlation_id, topic, timestamp, offset, payload)``; offset is 0 unless CONSUME.
+RequestFields = tuple[int, int, str, int, int, bytes]
+
+
+def request_from_fields(fields: RequestFields) -> Request:
+    """The frame object for a request given as plain fields."""
+    mtype, cid, topic, timestamp, offset, payload = fields
+    if mtype == MessageType.PRODUCE:
+        return ProduceRequest(cid, topic, timestamp, payload)
+    if mtype == MessageType.CONSUME:
+        return ConsumeRequest(cid, topic, timestamp, offset, payload)
+    return CreateTopicRequest(cid, topic, timestamp, payload)
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorResponse:

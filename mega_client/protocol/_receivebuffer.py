@@ -1,49 +1,65 @@
-"""A byte buffer with a read position, as in h11's ``_receivebuffer``.
+"""Received bytes not yet decoded, as in h11's ``_receivebuffer``.
 
-Frames are parsed in place from ``data[pos:]``; consumed bytes are dropped
-lazily so that a run of small frames costs no copying.
+Frames are parsed in place from ``data[pos:]``. A chunk that arrives while the
+buffer is empty becomes ``data`` as it is, with no copy; chunks that arrive
+while a frame is incomplete wait in a list and are joined only once the
+decoder asks for at least as many bytes as they complete (:meth:`ensure`), so
+a large frame arriving in many pieces is copied once, not once per piece.
+
+Decoders read ``data`` and ``pos`` directly and advance ``pos`` themselves:
+this is the innermost loop of the broker and the client.
 """
 
 from __future__ import annotations
-
-_COMPACT_AT = 64 * 1024
 
 
 class ReceiveBuffer:
     """Bytes received and not yet consumed."""
 
-    __slots__ = ("data", "pos")
+    __slots__ = ("_waiting", "_waiting_len", "data", "pos")
 
     def __init__(self) -> None:
-        self.data = bytearray()
+        self.data = b""
         self.pos = 0
+        self._waiting: list[bytes] = []
+        self._waiting_len = 0
 
     def __len__(self) -> int:
-        return len(self.data) - self.pos
+        return len(self.data) - self.pos + self._waiting_len
 
     def extend(self, chunk: bytes | bytearray | memoryview) -> None:
-        self.data += chunk
+        if self.pos >= len(self.data) and not self._waiting:
+            self.data = bytes(chunk)  # no copy when it is bytes already
+            self.pos = 0
+        else:
+            piece = bytes(chunk)
+            self._waiting.append(piece)
+            self._waiting_len += len(piece)
+
+    def ensure(self, n: int) -> bool:
+        """Make ``data[pos:pos + n]`` hold the next ``n`` bytes; False if fewer are buffered."""
+        data, pos = self.data, self.pos
+        if len(data) - pos >= n:
+            return True
+        if len(data) - pos + self._waiting_len < n:
+            return False
+        self.data = b"".join([data[pos:], *self._waiting])
+        self.pos = 0
+        self._waiting.clear()
+        self._waiting_len = 0
+        return True
 
     def consume(self, n: int) -> None:
-        """Drop ``n`` bytes from the front."""
+        """Drop ``n`` bytes from the front (the caller checked they are there)."""
+        if self._waiting:
+            self.ensure(n)
         self.pos += n
-        if self.pos >= len(self.data):
-            self.data.clear()
-            self.pos = 0
-        elif self.pos >= _COMPACT_AT and self.pos * 2 >= len(self.data):
-            del self.data[: self.pos]
-            self.pos = 0
-
-    def take(self, n: int) -> bytes:
-        """Return and consume the next ``n`` bytes (the caller checked they are there)."""
-        start = self.pos
-        out = bytes(self.data[start : start + n])
-        self.consume(n)
-        return out
 
     def clear(self) -> int:
         """Drop everything; return how many bytes were dropped."""
         n = len(self)
-        self.data.clear()
+        self.data = b""
         self.pos = 0
+        self._waiting.clear()
+        self._waiting_len = 0
         return n
