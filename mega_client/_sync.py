@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import threading
 import time
@@ -240,6 +241,10 @@ class MessageClient:
             raise MegaConnectionError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
         with contextlib.suppress(OSError):  # not a TCP socket: nothing to tune
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Non-blocking from here on: each wait is an explicit poll with what is left of the
+        # request's deadline, so a send or a recv that can go through at once costs one syscall
+        # (a socket timeout would add a poll before every call, and a syscall per change of it).
+        sock.setblocking(False)
         with self._sock_lock:
             if self._state == _CLOSED:
                 sock.close()
@@ -280,8 +285,9 @@ class MessageClient:
         protocol error (PROTOCOL.md CLIENT-9).
         """
         decoder = self._decoder
+        if not decoder.buffered and not _wait(sock, _READABLE, 0.0):
+            return True
         try:
-            sock.settimeout(0.0)
             data = sock.recv(RECV_BYTES)
         except BlockingIOError:
             data = None
@@ -320,8 +326,7 @@ class MessageClient:
         deadline = time.monotonic() + self.request_timeout
         try:
             try:
-                sock.settimeout(self.request_timeout)
-                sock.sendall(data)
+                _send_all(sock, data, deadline)
             except TimeoutError:
                 raise MegaTimeoutError(
                     f"sending {operation.name} (request {cid}) took over {self.request_timeout}s",
@@ -353,12 +358,12 @@ class MessageClient:
                 raise unsolicited_error(event)
             if event is not None:
                 return event
-            remaining = deadline - time.monotonic()
             try:
-                if remaining <= 0:
+                if not _wait(sock, _READABLE, deadline - time.monotonic()):
                     raise TimeoutError
-                sock.settimeout(remaining)
                 chunk = sock.recv(RECV_BYTES)
+            except BlockingIOError:
+                continue  # woken without data after all
             except TimeoutError:
                 raise MegaTimeoutError(
                     f"no complete answer to {operation.name} (request {cid}) within {self.request_timeout}s",
@@ -373,6 +378,33 @@ class MessageClient:
             if not chunk:
                 raise _closed_by_broker(operation, cid, decoder.buffered)
             decoder.feed(chunk)
+
+
+_READABLE = select.POLLIN if hasattr(select, "poll") else 1
+_WRITABLE = select.POLLOUT if hasattr(select, "poll") else 4
+
+
+def _wait(sock: socket.socket, events: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds (0: just look) for ``sock`` to be ready; False on timeout."""
+    if timeout < 0:
+        return False
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, events)
+        return bool(poller.poll(timeout * 1000.0))
+    want_read = events == _READABLE  # pragma: no cover - platforms without poll (Windows)
+    ready = select.select([sock] if want_read else [], [] if want_read else [sock], [sock], timeout)
+    return any(ready)
+
+
+def _send_all(sock: socket.socket, data: bytes, deadline: float) -> None:
+    """``sendall`` on a non-blocking socket, within ``deadline``; TimeoutError past it."""
+    view = memoryview(data)
+    while view:
+        with contextlib.suppress(BlockingIOError):
+            view = view[sock.send(view) :]
+        if view and not _wait(sock, _WRITABLE, deadline - time.monotonic()):
+            raise TimeoutError
 
 
 def _closed_by_broker(operation: Operation, cid: int, buffered: int) -> MegaError:
