@@ -12,7 +12,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from ._operations import (
-    DELIVERY_MODES,
+    ClientSettings,
     CorrelationIds,
     Delivery,
     Operation,
@@ -193,7 +193,7 @@ def _protocol_error(exc: RemoteProtocolError) -> MegaProtocolError:
     return error
 
 
-class AsyncMessageClient:
+class AsyncMessageClient(ClientSettings):
     """The asyncio MEGA client: :class:`MessageClient`'s surface, with ``await``.
 
     ::
@@ -223,16 +223,14 @@ class AsyncMessageClient:
         retry: RetryPolicy | None = None,
         produce_delivery: Delivery = "at-most-once",
     ) -> None:
-        if produce_delivery not in DELIVERY_MODES:
-            raise ValueError(f"produce_delivery must be one of {DELIVERY_MODES}, not {produce_delivery!r}")
-        if connect_timeout <= 0 or request_timeout <= 0:
-            raise ValueError("timeouts must be positive")
-        self.host = host
-        self.port = port
-        self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
-        self.retry = retry if retry is not None else RetryPolicy()
-        self.produce_delivery: Delivery = produce_delivery
+        super().__init__(
+            host,
+            port,
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            retry=retry,
+            produce_delivery=produce_delivery,
+        )
         self._state = _NEW
         self._pipeline: _Pipeline | None = None
         self._cids = CorrelationIds()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ._results import Consumed, Produced, TopicCreated
+from ._retry import RetryPolicy
 from .errors import (
     BrokerError,
     ConnectionClosedByBroker,
@@ -45,6 +46,31 @@ from .protocol import (
 Result = TopicCreated | Produced | Consumed
 Delivery = Literal["at-most-once", "at-least-once"]
 DELIVERY_MODES: tuple[Delivery, ...] = ("at-most-once", "at-least-once")
+
+
+class ClientSettings:
+    """The settings both clients take, checked once, in one place."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        connect_timeout: float,
+        request_timeout: float,
+        retry: RetryPolicy | None,
+        produce_delivery: Delivery,
+    ) -> None:
+        if produce_delivery not in DELIVERY_MODES:
+            raise ValueError(f"produce_delivery must be one of {DELIVERY_MODES}, not {produce_delivery!r}")
+        if connect_timeout <= 0 or request_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.produce_delivery: Delivery = produce_delivery
 
 
 def now_ms() -> int:

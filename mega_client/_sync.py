@@ -11,7 +11,7 @@ import time
 from types import TracebackType
 
 from ._operations import (
-    DELIVERY_MODES,
+    ClientSettings,
     CorrelationIds,
     Delivery,
     Operation,
@@ -49,7 +49,7 @@ RECV_BYTES = 256 * 1024
 _NEW, _OPEN, _CLOSED = "new", "open", "closed"
 
 
-class MessageClient:
+class MessageClient(ClientSettings):
     """A blocking MEGA client.
 
     ::
@@ -93,16 +93,14 @@ class MessageClient:
         retry: RetryPolicy | None = None,
         produce_delivery: Delivery = "at-most-once",
     ) -> None:
-        if produce_delivery not in DELIVERY_MODES:
-            raise ValueError(f"produce_delivery must be one of {DELIVERY_MODES}, not {produce_delivery!r}")
-        if connect_timeout <= 0 or request_timeout <= 0:
-            raise ValueError("timeouts must be positive")
-        self.host = host
-        self.port = port
-        self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
-        self.retry = retry if retry is not None else RetryPolicy()
-        self.produce_delivery: Delivery = produce_delivery
+        super().__init__(
+            host,
+            port,
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            retry=retry,
+            produce_delivery=produce_delivery,
+        )
         self._state = _NEW
         self._sock: socket.socket | None = None
         self._decoder = ResponseDecoder()
