@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--spin", "never", "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
