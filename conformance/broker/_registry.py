@@ -25,13 +25,12 @@ SUBJECT = "broker"
 #: The tag of every case whose verdict depends on a known defect of the reference broker.
 REFERENCE_DEFECT = "reference-defect"
 
-#: The reference broker's defects that broker cases depend on: section 12 row -> what it does.
-#: "12.x" is a behaviour of the reference broker that section 12 does not list as its own row.
+#: The reference broker's defects that broker cases depend on: "12.<row of section 12>" -> what it does.
 REFERENCE_DEFECTS: dict[str, str] = {
     "12.1": "the reference broker answers INTERNAL_ERROR to CREATE_TOPIC with an invalid name (section 12 #1)",
-    "12.1b": (
+    "12.18": (
         "the reference broker answers TOPIC_NOT_FOUND to PRODUCE/CONSUME naming an invalid or non-UTF-8 topic "
-        "(reproduced by mock_broker's reference profile; a variant of section 12 #1)"
+        "(section 12 #18)"
     ),
     "12.2": (
         "the reference broker closes the connection without any response on an unknown message_type (section 12 #2)"

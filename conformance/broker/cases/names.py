@@ -123,7 +123,7 @@ def case_sensitive(ctx: BrokerContext) -> None:
 @broker_case(
     "names.invalid-on-produce-consume",
     clauses=("ERR-3", "ERR-13", "BROKER-8", "SEM-2"),
-    reference_defect="12.1b",
+    reference_defect="12.18",
 )
 def invalid_on_produce_consume(ctx: BrokerContext) -> None:
     """PRODUCE and CONSUME naming an invalid topic ('a b', '', non-UTF-8) are answered INVALID_REQUEST (step 3
