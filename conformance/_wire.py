@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PRODUCE = 0x01
-CONSUME = 0x02
-CREATE_TOPIC = 0x03
-TYPE_NAMES = {PRODUCE: "PRODUCE", CONSUME: "CONSUME", CREATE_TOPIC: "CREATE_TOPIC"}
+from mega_client.protocol import MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES, MessageType
 
-MAX_PAYLOAD = 1_048_576
-MAX_TOPIC = 255
+# The numbers are the protocol's, kept in one place; the layouts below are this judge's own.
+PRODUCE = int(MessageType.PRODUCE)
+CONSUME = int(MessageType.CONSUME)
+CREATE_TOPIC = int(MessageType.CREATE_TOPIC)
+TYPE_NAMES = {int(t): t.name for t in MessageType}
+
+MAX_PAYLOAD = MAX_PAYLOAD_BYTES
+MAX_TOPIC = MAX_TOPIC_BYTES
 
 
 def i32(data: bytes, at: int) -> int:

@@ -18,44 +18,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mega_client.protocol import ConsumeRequest, CreateTopicRequest, ProduceRequest, encode_request
+from mega_client.protocol import (
+    MAX_PAYLOAD_BYTES,
+    MAX_TOPIC_BYTES,
+    ConsumeRequest,
+    CreateTopicRequest,
+    ErrorCode,
+    MessageType,
+    ProduceRequest,
+    encode_request,
+)
 
-PRODUCE = 0x01
-CONSUME = 0x02
-CREATE_TOPIC = 0x03
+# The protocol's numbers and limits live in one place (mega_client.protocol); the
+# response layouts below are spelled out here, field by field, on purpose.
+PRODUCE = int(MessageType.PRODUCE)
+CONSUME = int(MessageType.CONSUME)
+CREATE_TOPIC = int(MessageType.CREATE_TOPIC)
 
-MAX_PAYLOAD = 1_048_576
-MAX_TOPIC = 255
+MAX_PAYLOAD = MAX_PAYLOAD_BYTES
+MAX_TOPIC = MAX_TOPIC_BYTES
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-#: The error codes of docs/PROTOCOL.md section 5.1, written out here rather than imported.
-INVALID_REQUEST = 1
-INVALID_MESSAGE_TYPE = 2
-MESSAGE_TOO_LARGE = 3
-TOPIC_NOT_FOUND = 4
-TOPIC_ALREADY_EXISTS = 5
-INVALID_OFFSET = 6
-INTERNAL_ERROR = 7
-NETWORK_ERROR = 8
-RESOURCE_EXHAUSTED = 9
-
-CODE_NAMES = {
-    INVALID_REQUEST: "INVALID_REQUEST",
-    INVALID_MESSAGE_TYPE: "INVALID_MESSAGE_TYPE",
-    MESSAGE_TOO_LARGE: "MESSAGE_TOO_LARGE",
-    TOPIC_NOT_FOUND: "TOPIC_NOT_FOUND",
-    TOPIC_ALREADY_EXISTS: "TOPIC_ALREADY_EXISTS",
-    INVALID_OFFSET: "INVALID_OFFSET",
-    INTERNAL_ERROR: "INTERNAL_ERROR",
-    NETWORK_ERROR: "NETWORK_ERROR",
-    RESOURCE_EXHAUSTED: "RESOURCE_EXHAUSTED",
-}
+INVALID_REQUEST = int(ErrorCode.INVALID_REQUEST)
+INVALID_MESSAGE_TYPE = int(ErrorCode.INVALID_MESSAGE_TYPE)
+MESSAGE_TOO_LARGE = int(ErrorCode.MESSAGE_TOO_LARGE)
+TOPIC_NOT_FOUND = int(ErrorCode.TOPIC_NOT_FOUND)
+TOPIC_ALREADY_EXISTS = int(ErrorCode.TOPIC_ALREADY_EXISTS)
+INVALID_OFFSET = int(ErrorCode.INVALID_OFFSET)
+INTERNAL_ERROR = int(ErrorCode.INTERNAL_ERROR)
+NETWORK_ERROR = int(ErrorCode.NETWORK_ERROR)
+RESOURCE_EXHAUSTED = int(ErrorCode.RESOURCE_EXHAUSTED)
 
 
 def code_name(code: int) -> str:
-    return CODE_NAMES.get(code, f"undefined code {code}")
+    """The protocol's name for an error code."""
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"undefined code {code}"
 
 
 def i32(value: int) -> bytes:

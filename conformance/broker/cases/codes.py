@@ -12,8 +12,6 @@ from __future__ import annotations
 from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
     CREATE_TOPIC,
-    INT32_MAX,
-    INT32_MIN,
     INVALID_OFFSET,
     MAX_PAYLOAD,
     MESSAGE_TOO_LARGE,
@@ -30,6 +28,7 @@ from conformance.broker._frames import (
     raw_request,
 )
 from conformance.broker._registry import broker_case
+from mega_client.protocol import INT32_MAX, INT32_MIN
 
 
 @broker_case("codes.topic-not-found", clauses=("ERR-6", "RESP-3", "SEM-1"))

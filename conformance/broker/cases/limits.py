@@ -8,7 +8,6 @@ from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
     CONSUME,
     CREATE_TOPIC,
-    INT32_MAX,
     INVALID_OFFSET,
     MAX_PAYLOAD,
     MESSAGE_TOO_LARGE,
@@ -25,6 +24,7 @@ from conformance.broker._frames import (
     raw_request,
 )
 from conformance.broker._registry import broker_case
+from mega_client.protocol import INT32_MAX
 
 #: Messages per pipelined write when filling a topic to capacity.
 _BATCH = 2000

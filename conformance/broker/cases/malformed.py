@@ -12,8 +12,6 @@ from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
     CONSUME,
     CREATE_TOPIC,
-    INT32_MAX,
-    INT32_MIN,
     INVALID_MESSAGE_TYPE,
     INVALID_REQUEST,
     PRODUCE,
@@ -27,6 +25,7 @@ from conformance.broker._frames import (
     raw_request,
 )
 from conformance.broker._registry import broker_case
+from mega_client.protocol import INT32_MAX, INT32_MIN
 
 _FATAL = ("BROKER-2", "CONN-10")
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from conformance.broker._context import BrokerContext, Connection
 from conformance.broker._frames import (
-    INT32_MAX,
-    INT32_MIN,
-    INT64_MAX,
-    INT64_MIN,
     INVALID_OFFSET,
     TOPIC_ALREADY_EXISTS,
     TOPIC_NOT_FOUND,
@@ -23,6 +19,7 @@ from conformance.broker._frames import (
     produce_ok,
 )
 from conformance.broker._registry import broker_case
+from mega_client.protocol import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
 CIDS = (0, -1, INT32_MIN, INT32_MAX)
 TIMESTAMPS = (0, -1, INT64_MIN, INT64_MAX)
