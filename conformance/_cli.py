@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -13,8 +12,8 @@ from typing import NoReturn
 from . import cases as _cases  # noqa: F401  (importing it registers every case)
 from ._case import REGISTRY, Case
 from ._driver import DriverStartError, default_driver_command, parse_command
-from ._report import case_line, summary_table, write_html, write_json, write_junit
-from ._runner import CaseResult, Runner, exit_status
+from ._report import run_printing, summary_table, write_html, write_json, write_junit
+from ._runner import Runner, exit_status
 from .broker import _cli as _broker_cli
 
 PROG = "mega-conformance"
@@ -105,19 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"{PROG}: {len(selected)} cases, driver: {driver_text}{' (strict)' if args.strict else ''}", flush=True)
 
-    def show(result: CaseResult) -> None:
-        if not args.quiet or result.outcome in ("fail", "non-strict"):
-            print(case_line(result), flush=True)
-
-    started = time.monotonic()
     try:
-        results = runner.run(selected, on_result=show)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        ran = run_printing(runner, selected, quiet=args.quiet, prog=PROG)
     finally:
         runner.close()
-    duration = time.monotonic() - started
+    if ran is None:
+        return 130
+    results, duration = ran
 
     print()
     print(summary_table(results, duration))

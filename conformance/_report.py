@@ -5,13 +5,14 @@ from __future__ import annotations
 import html
 import json
 import platform
+import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ._case import AREAS, OUTCOMES
+from ._case import AREAS, OUTCOMES, Case
 from ._runner import CaseResult
 from ._wire import hexdump
 
@@ -243,3 +244,30 @@ def _case_html(r: CaseResult) -> str:
 
 def write_html(path: str | Path, results: Sequence[CaseResult], **kwargs: Any) -> None:
     Path(path).write_text(html_report(results, **kwargs), encoding="utf-8")
+
+
+class _CaseRunner(Protocol):
+    def run(
+        self, cases: Iterable[Case], on_result: Callable[[CaseResult], None] | None = None
+    ) -> list[CaseResult]: ...
+
+
+def run_printing(
+    runner: _CaseRunner, cases: Sequence[Case], *, quiet: bool, prog: str
+) -> tuple[list[CaseResult], float] | None:
+    """Run ``cases``, printing a line per case as it ends (only failures when ``quiet``).
+
+    Returns the results and the wall time, or ``None`` when interrupted (Ctrl-C).
+    """
+
+    def show(result: CaseResult) -> None:
+        if not quiet or result.outcome in ("fail", "non-strict"):
+            print(case_line(result), flush=True)
+
+    started = time.monotonic()
+    try:
+        results = runner.run(cases, on_result=show)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return None
+    return results, time.monotonic() - started

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 from conformance._case import REGISTRY
-from conformance._report import case_line, html_report, junit_xml, summary_table, write_json
-from conformance._runner import CaseResult, exit_status
+from conformance._report import html_report, junit_xml, run_printing, summary_table, write_json
+from conformance._runner import exit_status
 
 from ._context import DEFAULT_TIMEOUT, Target, parse_address
 from ._runner import BrokerRunner, TargetUnreachable, verdict_lines
@@ -117,17 +116,10 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
     strict = " (strict)" if args.strict else ""
     print(f"{prog}: {len(selected)} broker cases, broker: {target.address} ({'; '.join(settings)}){strict}", flush=True)
 
-    def show(result: CaseResult) -> None:
-        if not args.quiet or result.outcome in ("fail", "non-strict"):
-            print(case_line(result), flush=True)
-
-    started = time.monotonic()
-    try:
-        results = runner.run(selected, on_result=show)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    ran = run_printing(runner, selected, quiet=args.quiet, prog=prog)
+    if ran is None:
         return 130
-    duration = time.monotonic() - started
+    results, duration = ran
 
     verdicts = verdict_lines(results)
     print()
