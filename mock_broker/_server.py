@@ -90,6 +90,11 @@ class MockBroker:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        # A connection accepted just before the close gets its protocol a loop step or two
+        # later; let that happen so it is aborted below, not left for the garbage collector
+        # to find after the loop has closed.
+        for _ in range(3):
+            await asyncio.sleep(0)
         for proto in list(self._state.live.values()):
             proto.abort("broker stopped")
         if self._state.live:
