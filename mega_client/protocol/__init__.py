@@ -3,9 +3,11 @@
 No sockets and no event loop here (the h11/wsproto style): callers feed bytes
 in and take frames out, and write the bytes the encoders return. Everything
 in this project that packs or unpacks a MEGA frame goes through this package.
-The wire format is specified in docs/PROTOCOL.md.
+The wire format is specified in docs/PROTOCOL.md; ``layouts`` holds each frame's
+struct format, size and field offsets, for code that must touch an encoded frame.
 """
 
+from . import _layouts as layouts
 from ._codes import ErrorCode, MessageType, error_code_or_int, error_name
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._events import (
@@ -86,6 +88,7 @@ __all__ = [
     "error_code_or_int",
     "error_name",
     "is_valid_topic_name",
+    "layouts",
     "request_from_fields",
     "topic_name_problem",
 ]

@@ -8,9 +8,8 @@ import re
 MAX_PAYLOAD_BYTES = 1024 * 1024
 
 #: A topic name is 1 to 255 bytes of ``[A-Za-z0-9._-]``.
-MIN_TOPIC_BYTES = 1
 MAX_TOPIC_BYTES = 255
-TOPIC_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,255}")
+_TOPIC_CHARACTERS = re.compile(r"[A-Za-z0-9._-]+")
 
 #: Messages a topic holds before PRODUCE is answered RESOURCE_EXHAUSTED.
 MAX_MESSAGES_PER_TOPIC = 1_000_000
@@ -24,16 +23,9 @@ DEFAULT_PORT = 8080
 #: Correlation id the broker uses for its unsolicited error frame.
 UNSOLICITED_CORRELATION_ID = 0
 
-INT8_MIN, INT8_MAX = -(2**7), 2**7 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 UINT16_MAX = 2**16 - 1
-
-#: Fixed bytes of a request around the topic and the payload:
-#: correlation_id (4) + message_type (1) + topic_length (4) + timestamp (8)
-#: + payload_length (4), and + offset (4) for CONSUME.
-REQUEST_FIXED_BYTES = 4 + 1 + 4 + 8 + 4
-CONSUME_REQUEST_FIXED_BYTES = REQUEST_FIXED_BYTES + 4
 
 
 def topic_name_problem(name: str) -> str | None:
@@ -42,7 +34,7 @@ def topic_name_problem(name: str) -> str | None:
         return "topic name is empty"
     if len(name) > MAX_TOPIC_BYTES:
         return f"topic name is {len(name)} characters, over {MAX_TOPIC_BYTES}"
-    if TOPIC_NAME_RE.fullmatch(name) is None:
+    if _TOPIC_CHARACTERS.fullmatch(name) is None:
         return f"topic name {name!r} has characters outside [A-Za-z0-9._-]"
     return None
 

@@ -9,9 +9,9 @@ hold more than one frame of the largest allowed size.
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 
+from . import _layouts
 from ._codes import ErrorCode, MessageType, error_code_or_int
 from ._errors import RemoteProtocolError
 from ._events import (
@@ -26,24 +26,26 @@ from ._events import (
     request_from_fields,
 )
 from ._limits import (
-    CONSUME_REQUEST_FIXED_BYTES,
     MAX_PAYLOAD_BYTES,
     MAX_TOPIC_BYTES,
     UNSOLICITED_CORRELATION_ID,
 )
 from ._receivebuffer import ReceiveBuffer
 
-_CID = struct.Struct(">i")
-_REQ_HEAD = struct.Struct(">iBi")  # correlation_id, message_type, topic_length
-# The fixed bytes before the payload: 9 of head + 12 of tail (+ 4 for CONSUME's offset).
-_REQ_TAIL = struct.Struct(">qi")  # timestamp, payload_length
-_REQ_TAIL_CONSUME = struct.Struct(">qii")  # timestamp, offset, payload_length
+_CID = _layouts.CORRELATION_ID
+_REQ_HEAD = _layouts.REQUEST_HEAD
+_REQ_TAIL = _layouts.REQUEST_TAIL
+_REQ_TAIL_CONSUME = _layouts.CONSUME_REQUEST_TAIL
+_HEAD_BYTES = _layouts.REQUEST_HEAD.size
+_TYPE_AT = _layouts.MESSAGE_TYPE_AT
+_FIXED = _layouts.REQUEST_FIXED_BYTES
+_FIXED_CONSUME = _layouts.CONSUME_REQUEST_FIXED_BYTES
 
-_RESP_HEAD = struct.Struct(">ib")  # correlation_id, success
-_ERROR_CODE = struct.Struct(">b")
-_CREATE_OK = struct.Struct(">qH")  # timestamp, topic_len
-_PRODUCE_OK = struct.Struct(">qi")  # timestamp, offset
-_CONSUME_OK = struct.Struct(">qii")  # timestamp, next_offset, payload_length
+_RESP_HEAD = _layouts.RESPONSE_HEAD
+_ERROR = _layouts.ERROR_RESPONSE
+_CREATE_OK = _layouts.CREATE_TOPIC_OK_HEAD
+_PRODUCE_OK = _layouts.PRODUCE_OK
+_CONSUME_OK = _layouts.CONSUME_OK_HEAD
 
 # Plain ints: the hot loop compares against them once per frame.
 _PRODUCE = int(MessageType.PRODUCE)
@@ -87,7 +89,7 @@ class RequestDecoder:
     @property
     def max_frame_bytes(self) -> int:
         """The most a single allowed frame can take, and so the most held after draining."""
-        return CONSUME_REQUEST_FIXED_BYTES + self.max_topic_bytes + self.max_payload_bytes
+        return _FIXED_CONSUME + self.max_topic_bytes + self.max_payload_bytes
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes. Call :meth:`next_request` until it returns ``None``."""
@@ -138,11 +140,10 @@ class RequestDecoder:
         data = buf.data
         pos = buf.pos
         avail = len(data) - pos
-        if avail < 9:
-            if not buf.ensure(9):
+        if avail < _HEAD_BYTES:
+            if not buf.ensure(_HEAD_BYTES):
                 # The type byte alone decides an unknown type (BROKER-3): answer it without waiting.
-                if len(buf) >= 5 and buf.ensure(5) and buf.data[buf.pos + 4] not in _KNOWN_TYPES:
-                    mtype = buf.data[buf.pos + 4]
+                if buf.ensure(_TYPE_AT + 1) and (mtype := buf.data[buf.pos + _TYPE_AT]) not in _KNOWN_TYPES:
                     raise self._fail(
                         f"unknown message type 0x{mtype:02x}",
                         "unknown-message-type",
@@ -156,9 +157,9 @@ class RequestDecoder:
             avail = len(data) - pos
         cid, mtype, tlen = _REQ_HEAD.unpack_from(data, pos)
         if mtype == _CONSUME:
-            head_len = tlen + 25
+            head_len = tlen + _FIXED_CONSUME
         elif mtype == _PRODUCE or mtype == _CREATE_TOPIC:  # noqa: PLR1714, SIM109 - the fastest test here
-            head_len = tlen + 21
+            head_len = tlen + _FIXED
         else:
             raise self._fail(
                 f"unknown message type 0x{mtype:02x}",
@@ -182,9 +183,9 @@ class RequestDecoder:
             pos = buf.pos
             avail = len(data) - pos
         if mtype == _CONSUME:
-            timestamp, offset, plen = _REQ_TAIL_CONSUME.unpack_from(data, pos + 9 + tlen)
+            timestamp, offset, plen = _REQ_TAIL_CONSUME.unpack_from(data, pos + _HEAD_BYTES + tlen)
         else:
-            timestamp, plen = _REQ_TAIL.unpack_from(data, pos + 9 + tlen)
+            timestamp, plen = _REQ_TAIL.unpack_from(data, pos + _HEAD_BYTES + tlen)
             offset = 0
         if plen < 0:
             raise self._fail(
@@ -211,7 +212,7 @@ class RequestDecoder:
             pos = buf.pos
         buf.pos = pos + total
         try:
-            topic = data[pos + 9 : pos + 9 + tlen].decode("utf-8")
+            topic = data[pos + _HEAD_BYTES : pos + _HEAD_BYTES + tlen].decode("utf-8")
         except UnicodeDecodeError:
             raise RemoteProtocolError(
                 "topic is not valid UTF-8",
@@ -262,7 +263,7 @@ class ResponseDecoder:
     @property
     def max_frame_bytes(self) -> int:
         """The largest response frame the limits allow."""
-        return 21 + max(self.max_payload_bytes, self.max_topic_bytes)
+        return _CONSUME_OK.size + max(self.max_payload_bytes, self.max_topic_bytes)
 
     def expect(self, message_type: int, correlation_id: int) -> None:
         """Record that a request of ``message_type`` with ``correlation_id`` was sent."""
@@ -283,16 +284,16 @@ class ResponseDecoder:
         if self._error is not None:
             raise self._error
         buf = self._buf
-        if not buf.ensure(5):
+        if not buf.ensure(_RESP_HEAD.size):
             return None
         cid, success = _RESP_HEAD.unpack_from(buf.data, buf.pos)
         if cid == UNSOLICITED_CORRELATION_ID and success == 0:
             # `00 00 00 00 00 08` is always the broker's notice, never an answer (RESP-7);
             # any other code with id 0 is judged like any other response below.
-            if not buf.ensure(6):
+            if not buf.ensure(_ERROR.size):
                 return None
-            if buf.data[buf.pos + 5] == ErrorCode.NETWORK_ERROR:
-                buf.pos += 6
+            if _ERROR.unpack_from(buf.data, buf.pos)[2] == ErrorCode.NETWORK_ERROR:
+                buf.pos += _ERROR.size
                 return UnsolicitedError(ErrorCode.NETWORK_ERROR)
         pending = self._pending
         if pending and pending[0][1] == cid:
@@ -307,54 +308,56 @@ class ResponseDecoder:
             raise self._fail(f"response with correlation id {cid} while no request is pending", "unexpected-frame", cid)
 
         if success == 0:
-            if not buf.ensure(6):
+            if not buf.ensure(_ERROR.size):
                 return None
-            code = _ERROR_CODE.unpack_from(buf.data, buf.pos + 5)[0]
-            buf.pos += 6
+            code = _ERROR.unpack_from(buf.data, buf.pos)[2]
+            buf.pos += _ERROR.size
             pending.popleft()
             return ErrorResponse(cid, error_code_or_int(code))
         if success != 1:
             raise self._fail(f"success flag is {success & 0xFF:#04x}, neither 0 nor 1", "bad-success-flag", cid)
 
         if mtype == _PRODUCE:
-            if not buf.ensure(17):
+            if not buf.ensure(_PRODUCE_OK.size):
                 return None
-            ts, offset = _PRODUCE_OK.unpack_from(buf.data, buf.pos + 5)
-            buf.pos += 17
+            _, _, ts, offset = _PRODUCE_OK.unpack_from(buf.data, buf.pos)
+            buf.pos += _PRODUCE_OK.size
             pending.popleft()
             return ProduceResponse(cid, ts, offset)
         if mtype == _CONSUME:
-            if not buf.ensure(21):
+            head = _CONSUME_OK.size
+            if not buf.ensure(head):
                 return None
-            ts, next_offset, plen = _CONSUME_OK.unpack_from(buf.data, buf.pos + 5)
+            _, _, ts, next_offset, plen = _CONSUME_OK.unpack_from(buf.data, buf.pos)
             if plen < 0:
                 raise self._fail(f"negative payload_length {plen}", "negative-length", cid)
             if plen > self.max_payload_bytes:
                 raise self._fail(
                     f"payload_length {plen} over the limit of {self.max_payload_bytes}", "length-over-limit", cid
                 )
-            if not buf.ensure(21 + plen):
+            if not buf.ensure(head + plen):
                 return None
             pos = buf.pos
-            payload = buf.data[pos + 21 : pos + 21 + plen] if plen else b""
-            buf.pos = pos + 21 + plen
+            payload = buf.data[pos + head : pos + head + plen] if plen else b""
+            buf.pos = pos + head + plen
             pending.popleft()
             return ConsumeResponse(cid, ts, next_offset, payload)
         # CREATE_TOPIC
-        if not buf.ensure(15):
+        head = _CREATE_OK.size
+        if not buf.ensure(head):
             return None
-        ts, tlen = _CREATE_OK.unpack_from(buf.data, buf.pos + 5)
+        _, _, ts, tlen = _CREATE_OK.unpack_from(buf.data, buf.pos)
         if tlen > self.max_topic_bytes:
             raise self._fail(
                 f"topic echo of {tlen} bytes over the limit of {self.max_topic_bytes}", "length-over-limit", cid
             )
-        if not buf.ensure(15 + tlen):
+        if not buf.ensure(head + tlen):
             return None
         pos = buf.pos
         try:
-            topic = buf.data[pos + 15 : pos + 15 + tlen].decode("utf-8")
+            topic = buf.data[pos + head : pos + head + tlen].decode("utf-8")
         except UnicodeDecodeError:
             raise self._fail("topic echo is not valid UTF-8", "topic-not-utf8", cid) from None
-        buf.pos = pos + 15 + tlen
+        buf.pos = pos + head + tlen
         pending.popleft()
         return CreateTopicResponse(cid, ts, topic)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 
+from . import _layouts
 from ._errors import LocalProtocolError
 from ._events import (
     ConsumeRequest,
@@ -22,16 +23,13 @@ from ._events import (
 )
 from ._limits import UINT16_MAX, UNSOLICITED_CORRELATION_ID
 
-# Requests: correlation_id, message_type, topic_length | topic | timestamp, [offset,] payload_length
-_REQ_HEAD = struct.Struct(">iBi")
-_REQ_TAIL = struct.Struct(">qi")
-_REQ_TAIL_CONSUME = struct.Struct(">qii")
-
-# Responses: correlation_id, success, ...
-_ERROR = struct.Struct(">ibb")
-_CREATE_OK_HEAD = struct.Struct(">ibqH")
-_PRODUCE_OK = struct.Struct(">ibqi")
-_CONSUME_OK_HEAD = struct.Struct(">ibqii")
+_REQ_HEAD = _layouts.REQUEST_HEAD
+_REQ_TAIL = _layouts.REQUEST_TAIL
+_REQ_TAIL_CONSUME = _layouts.CONSUME_REQUEST_TAIL
+_ERROR = _layouts.ERROR_RESPONSE
+_CREATE_OK_HEAD = _layouts.CREATE_TOPIC_OK_HEAD
+_PRODUCE_OK = _layouts.PRODUCE_OK
+_CONSUME_OK_HEAD = _layouts.CONSUME_OK_HEAD
 
 
 def _utf8(topic: str) -> bytes:
