@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 import traceback
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from conformance._case import Case, CaseFailed, CaseSkipped, Level, Outcome
 from conformance._runner import CaseResult, ConnectionTranscript, verdict
 
-from ._context import BrokerContext, Target
+from ._context import BrokerContext, Target, new_run_id
 from ._registry import is_reference_defect
 
 
@@ -20,11 +21,16 @@ class TargetUnreachable(Exception):
 
 
 class BrokerRunner:
-    """Runs broker cases one after another against ``target`` (one fresh context per case)."""
+    """Runs broker cases one after another against ``target`` (one fresh context per case).
+
+    The first :meth:`run` uses ``target.run_id``; each later one takes a fresh run id, so that
+    running the same cases again does not re-create the topics of the first run.
+    """
 
     def __init__(self, target: Target, *, strict: bool = False) -> None:
         self.target = target
         self.strict = strict
+        self._runs = 0
 
     def check_reachable(self) -> None:
         """Open and close one connection; raise :class:`TargetUnreachable` if that fails."""
@@ -35,6 +41,9 @@ class BrokerRunner:
             raise TargetUnreachable(f"cannot connect to the broker at {self.target.address}: {exc}") from exc
 
     def run(self, cases: Iterable[Case], on_result: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+        if self._runs:
+            self.target = dataclasses.replace(self.target, run_id=new_run_id())
+        self._runs += 1
         results = []
         for case in cases:
             result = self.run_case(case)

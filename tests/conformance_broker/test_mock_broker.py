@@ -4,9 +4,12 @@ reproduces."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from conformance._case import Level
 from conformance._runner import CaseResult
-from conformance.broker import is_reference_defect, verdict_lines, verdicts
+from conformance.broker import BrokerRunner, Target, broker_cases, is_reference_defect, verdict_lines, verdicts
+from mock_broker import ThreadedMockBroker
 
 #: SHOULD cases that measure time: on a loaded machine they may come out non-strict, never fail.
 TIMING = {"performance.consume-cost", "idle.bytes-reset-timer", "idle.closes-idle-connection"}
@@ -76,3 +79,21 @@ def test_reference_profile_passes_every_unmarked_case(reference_results: list[Ca
     assert "INTERNAL_ERROR (7)" in by_id["names.empty"].reason
     assert "TOPIC_NOT_FOUND (4)" in by_id["names.invalid-on-produce-consume"].reason
     assert "closed the connection before any byte" in by_id["malformed.unknown-type"].reason
+
+
+def test_one_runner_runs_the_same_cases_twice() -> None:
+    """Each run() names its topics with its own run id: the second does not find the first's topics there."""
+    cases = broker_cases(["layout.*", "semantics.dense-offsets", "codes.topic-already-exists"])
+    with ThreadedMockBroker(record=False) as b:
+        runner = BrokerRunner(Target(b.host, b.port))
+        first_id = runner.target.run_id
+        first = runner.run(cases)
+        second = runner.run(cases)
+        second_id = runner.target.run_id
+        assert second_id != first_id
+        by_run = Counter(t.split(".", 1)[0] for t in b.topics())
+        assert set(by_run) == {first_id, second_id}
+        assert by_run[first_id] == by_run[second_id]
+    for results in (first, second):
+        assert [r.case.id for r in results] == [c.id for c in cases]
+        assert not _bad(results), _bad(results)
