@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -60,14 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_output(path: str | None, option: str) -> None:
+    """Refuse an output path that cannot be written, before the run rather than after it."""
     if path is None:
         return
     target = Path(path)
     if target.is_dir():
         raise _UsageError(f"{option} {path}: is a directory")
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
+    if not parent.exists():
         raise _UsageError(f"{option} {path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise _UsageError(f"{option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise _UsageError(f"{option} {path}: not writable")
+
+
+def output_error(exc: OSError) -> str:
+    """The one-line message for an output file that could not be written after all."""
+    return f"cannot write {exc.filename if exc.filename is not None else 'an output file'}: {exc.strerror or exc}"
 
 
 def _list(cases: Sequence[Case]) -> None:
@@ -114,12 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print(summary_table(results, duration))
-    if args.json:
-        write_json(args.json, results)
-    if args.junit_xml:
-        write_junit(args.junit_xml, results)
-    if args.report:
-        write_html(args.report, results, driver=driver_text, strict=args.strict)
+    try:
+        if args.json:
+            write_json(args.json, results)
+        if args.junit_xml:
+            write_junit(args.junit_xml, results)
+        if args.report:
+            write_html(args.report, results, driver=driver_text, strict=args.strict)
+    except OSError as exc:
+        print(f"{PROG}: error: {output_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     return exit_status(results)
 
 

@@ -75,7 +75,7 @@ def wants_broker(args: argparse.Namespace) -> bool:
 
 def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
     """Run the broker cases as ``args`` say; the exit status of ``mega-conformance``."""
-    from conformance._cli import EXIT_USAGE, _check_output, _list  # noqa: PLC0415  (that module imports this one)
+    from conformance._cli import EXIT_USAGE, _check_output, _list, output_error  # noqa: PLC0415  (imports this one)
 
     try:
         if args.broker is None:
@@ -126,18 +126,22 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
     print(summary_table(results, duration))
     for line in verdicts:
         print(line)
-    if args.json:
-        write_json(args.json, results)
-    if args.junit_xml:
-        Path(args.junit_xml).write_bytes(junit_xml(results, suite_name="mega-conformance-broker"))
-    if args.report:
-        page = html_report(
-            results,
-            title=f"MEGA broker conformance report: {target.address}",
-            driver=f"{target.address} ({'; '.join(settings)})",
-            strict=args.strict,
-            verdicts=verdicts,
-            subject_label="broker",
-        )
-        Path(args.report).write_text(page, encoding="utf-8")
+    try:
+        if args.json:
+            write_json(args.json, results)
+        if args.junit_xml:
+            Path(args.junit_xml).write_bytes(junit_xml(results, suite_name="mega-conformance-broker"))
+        if args.report:
+            page = html_report(
+                results,
+                title=f"MEGA broker conformance report: {target.address}",
+                driver=f"{target.address} ({'; '.join(settings)})",
+                strict=args.strict,
+                verdicts=verdicts,
+                subject_label="broker",
+            )
+            Path(args.report).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        print(f"{prog}: error: {output_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     return exit_status(results)

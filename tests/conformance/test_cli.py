@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance import _cli
 from conformance._case import REGISTRY
 
 from .conftest import broken_driver
@@ -71,6 +72,34 @@ def test_bad_arguments_are_one_line_errors(args: tuple[str, ...]) -> None:
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("mega-conformance: error:")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("option", ["--json", "--junit-xml", "--report"])
+def test_unwritable_output_is_refused_before_the_run(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path under a regular file cannot be created, even by root: exit 2 at once, the driver never started."""
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory\n", encoding="utf-8")
+    args = ["--driver", "/nonexistent/driver", option, str(blocker / "out")]
+    assert _cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mega-conformance: error: {option} {blocker / 'out'}: {blocker} is not a directory"]
+
+
+def test_output_failing_after_the_run_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(_cli, "write_junit", refuse)
+    out = tmp_path / "r.xml"
+    args = ["--driver", driver_arg(None), "--case", "framing.create-topic.echo-decoded", "--junit-xml", str(out)]
+    assert _cli.main(args) == 2
+    captured = capsys.readouterr()
+    assert "PASS  framing.create-topic.echo-decoded" in captured.out
+    assert captured.err.strip().splitlines() == [f"mega-conformance: error: cannot write {out}: Permission denied"]
 
 
 def test_exit_zero_when_every_must_case_passes() -> None:

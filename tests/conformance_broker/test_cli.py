@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from conformance._cli import main
+from conformance.broker import _cli as broker_cli
 from conformance.broker import broker_cases
+from mock_broker import ThreadedMockBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 IDLE = "0.5"
@@ -165,6 +167,33 @@ def test_unreachable_broker_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         port = s.getsockname()[1]  # nothing listens there once closed
     assert main(["--broker", f"127.0.0.1:{port}"]) == 2
     assert "cannot connect to the broker" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--json", "--junit-xml", "--report"])
+def test_unwritable_output_is_refused_before_connecting(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory\n", encoding="utf-8")
+    assert main(["--broker", "127.0.0.1:9", option, str(blocker / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mega-conformance: error: {option} {blocker / 'out'}: {blocker} is not a directory"]
+
+
+def test_output_failing_after_the_run_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(broker_cli, "write_json", refuse)
+    out = tmp_path / "r.json"
+    with ThreadedMockBroker(record=False) as broker:
+        address = f"{broker.host}:{broker.port}"
+        assert main(["--broker", address, "--case", "layout.create-topic", "--json", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "spec-conformant: yes" in captured.out
+    assert captured.err.strip().splitlines() == [f"mega-conformance: error: cannot write {out}: Permission denied"]
 
 
 def test_list_needs_no_connection(capsys: pytest.CaptureFixture[str]) -> None:
