@@ -201,8 +201,9 @@ async def _serve(config: BrokerConfig) -> int:
     broker = MockBroker(config)
     try:
         await broker.start()
-    except OSError as exc:
-        print(f"{PROG}: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
+        why = getattr(exc, "strerror", None) or exc
+        print(f"{PROG}: error: cannot listen on {config.host}:{config.port}: {why}", file=sys.stderr)
         return 1
     print(f"{PROG}: listening on {broker.host}:{broker.port} (profile {config.profile})", flush=True)
     loop = asyncio.get_running_loop()

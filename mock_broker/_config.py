@@ -8,9 +8,11 @@ from typing import Any, Literal
 
 from mega_client.protocol import (
     IDLE_TIMEOUT_SECONDS,
+    INT32_MAX,
     MAX_MESSAGES_PER_TOPIC,
     MAX_PAYLOAD_BYTES,
     MAX_TOPIC_BYTES,
+    UINT16_MAX,
 )
 
 Profile = Literal["spec", "reference"]
@@ -19,7 +21,7 @@ PROFILES: tuple[Profile, ...] = ("spec", "reference")
 #: How many topic bytes the ``reference`` profile reads before it gives up on a frame.
 #: The reference broker reads any length; we read up to a uint16's worth (still bounded)
 #: and answer as for any invalid name.
-REFERENCE_MAX_TOPIC_BYTES = 65535
+REFERENCE_MAX_TOPIC_BYTES = UINT16_MAX
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,10 @@ class BrokerConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
-        if self.max_payload_bytes > 2**31 - 1:
-            raise ValueError("max_payload_bytes must fit an int32")
+        # Lengths and offsets are int32 on the wire (next_offset = offset + 1 included).
+        for name in ("max_payload_bytes", "max_messages_per_topic"):
+            if getattr(self, name) > INT32_MAX:
+                raise ValueError(f"{name} must fit an int32, not {getattr(self, name)}")
         for name in ("max_topics", "max_connections", "write_buffer_high_water", "backlog"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")

@@ -38,6 +38,7 @@ from mega_client.protocol import (
     encode_error,
     encode_produce_ok,
     encode_response,
+    layouts,
     request_from_fields,
     topic_name_problem,
 )
@@ -491,7 +492,11 @@ class BrokerProtocol(asyncio.Protocol):
         timeout = self._idle_timeout
         if self._closing or timeout is None:
             return
-        idle = self._loop.time() - self._last_rx
+        now = self._loop.time()
+        if self._write_paused or self._ops_full or self._throttled:
+            # The broker stopped reading, not the client: its answers are still owed (CONN-8).
+            self._last_rx = now
+        idle = now - self._last_rx
         if idle < timeout:
             self._idle_handle = self._loop.call_later(timeout - idle, self._idle_check)
             return
@@ -776,20 +781,30 @@ def _as_int8(code: int) -> int:
 
 
 def _mutate(answer: bytes, rules: list[FaultRule], mtype: int) -> bytes:
-    """Apply ``wrong-cid`` / ``bad-flag`` / ``bad-length`` to an encoded answer."""
+    """Apply ``wrong-cid`` / ``bad-flag`` / ``bad-length`` to an encoded answer.
+
+    Each rewrites one field of the codec's own layout (``mega_client.protocol.layouts``).
+    """
     buf = bytearray(answer)
-    if len(buf) < 5:
+    head = layouts.RESPONSE_HEAD
+    if len(buf) < head.size:
         return answer
-    success = buf[4] == 1
+    success = head.unpack_from(buf)[1] == 1
     for rule in rules:
+        cid, flag = head.unpack_from(buf)
         if rule.action == "wrong-cid":
-            cid = struct.unpack_from(">i", buf)[0]
-            struct.pack_into(">i", buf, 0, (cid + 1 + 2**31) % 2**32 - 2**31)
+            head.pack_into(buf, 0, (cid + 1 + 2**31) % 2**32 - 2**31, flag)
         elif rule.action == "bad-flag":
-            buf[4] = (rule.arg or 0) & 0xFF
+            head.pack_into(buf, 0, cid, _as_int8((rule.arg or 0) & 0xFF))
         elif rule.action == "bad-length" and success and rule.arg is not None:
-            if mtype == MessageType.CONSUME and len(buf) >= 21:
-                struct.pack_into(">i", buf, 17, rule.arg)
-            elif mtype == MessageType.CREATE_TOPIC and len(buf) >= 15:
-                struct.pack_into(">H", buf, 13, rule.arg & 0xFFFF)
+            # The length field is the last of the success head of CONSUME and of CREATE_TOPIC.
+            if mtype == MessageType.CONSUME:
+                ok_head, length = layouts.CONSUME_OK_HEAD, rule.arg
+            elif mtype == MessageType.CREATE_TOPIC:
+                ok_head, length = layouts.CREATE_TOPIC_OK_HEAD, rule.arg & 0xFFFF
+            else:
+                continue
+            if len(buf) >= ok_head.size:
+                *fields, _ = ok_head.unpack_from(buf)
+                ok_head.pack_into(buf, 0, *fields, length)
     return bytes(buf)

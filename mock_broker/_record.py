@@ -46,20 +46,18 @@ class ConnectionRecord:
         "opened_at",
         "peer",
         "received_truncated",
-        "recording",
         "request_count",
         "requests",
         "requests_truncated",
         "sent_truncated",
     )
 
-    def __init__(self, conn_id: int, peer: tuple[str, int] | None, opened_at: float, recording: bool) -> None:
+    def __init__(self, conn_id: int, peer: tuple[str, int] | None, opened_at: float) -> None:
         self.id = conn_id
         self.peer = peer
         self.opened_at = opened_at
         self.closed_at: float | None = None
         self.close_reason: str | None = None
-        self.recording = recording
         self.requests: list[Request] = []
         self.request_count = 0
         self.requests_truncated = False

@@ -141,7 +141,7 @@ class MockBroker:
             finally:
                 done.set_result(None)
 
-        with contextlib.suppress(RuntimeError):  # loop closed: nothing to refuse
+        with contextlib.suppress(RuntimeError, concurrent.futures.TimeoutError):  # loop closed or wedged
             self._loop.call_soon_threadsafe(refuse)
             done.result(5.0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mock_broker")
 
+#: Tracebacks of handler failures kept for inspection; a long-running broker keeps the latest.
+INTERNAL_ERRORS_KEPT = 1000
+
 
 class BrokerState:
     """Shared by every connection of a broker; used on the broker's loop only."""
@@ -30,7 +34,7 @@ class BrokerState:
         self.records: list[ConnectionRecord] = []
         self.next_id = 1
         #: Tracebacks of exceptions raised while handling a request (each answered INTERNAL_ERROR).
-        self.internal_errors: list[str] = []
+        self.internal_errors: deque[str] = deque(maxlen=INTERNAL_ERRORS_KEPT)
         self._idle_waiters: list[asyncio.Future[None]] = []
         #: Set by the server: stop listening for the given seconds (the ``refuse`` fault).
         self.refuse_connections: Callable[[float], None] | None = None
@@ -39,7 +43,7 @@ class BrokerState:
         """Give a new connection its id and record."""
         conn_id = self.next_id
         self.next_id += 1
-        record = ConnectionRecord(conn_id, peer, time.time(), self.config.record)
+        record = ConnectionRecord(conn_id, peer, time.time())
         self.records.append(record)
         self.live[conn_id] = proto
         return record

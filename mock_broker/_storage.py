@@ -32,12 +32,6 @@ class TopicStore:
         #: name -> log. The connection protocol reads this dict directly on its hot path.
         self.logs: dict[str, list[Entry]] = {}
 
-    def __len__(self) -> int:
-        return len(self.logs)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.logs
-
     def create(self, name: str) -> bool:
         """Create an empty topic; False if it exists already."""
         if name in self.logs:

@@ -56,6 +56,7 @@ class ThreadedMockBroker:
         try:
             started.result(_START_TIMEOUT)
         except BaseException:
+            started.cancel()  # a broker that starts after all sees this and stops itself
             self._thread.join(_START_TIMEOUT)
             self._thread = None
             raise
@@ -75,9 +76,14 @@ class ThreadedMockBroker:
         try:
             await self._broker.start()
         except BaseException as exc:
-            started.set_exception(exc)
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                started.set_exception(exc)
             return
-        started.set_result(None)
+        try:
+            started.set_result(None)
+        except concurrent.futures.InvalidStateError:  # start() gave up waiting: nobody would stop it
+            await self._broker.stop()
+            return
         try:
             await self._stop_event.wait()
         finally:

@@ -39,7 +39,3 @@ CONSUME_OK_HEAD = struct.Struct(">ibqii")
 
 #: Where the success byte of a response is.
 SUCCESS_AT = 4
-#: Where the u16 topic length of a CREATE_TOPIC success response is.
-CREATE_TOPIC_OK_TOPIC_LENGTH_AT = 13
-#: Where the payload_length of a CONSUME success response is.
-CONSUME_OK_PAYLOAD_LENGTH_AT = 17

@@ -86,6 +86,13 @@ def test_bad_option_is_one_line_and_exit_2(args):
     assert "Traceback" not in res.stderr
 
 
+def test_a_host_name_that_cannot_be_encoded_is_one_line_and_nonzero():
+    res = run_cli("--host", "a" * 70, "--port", "0")  # an IDNA label is at most 63 characters
+    assert res.returncode == 1
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+
+
 def test_port_in_use_is_one_line_and_nonzero():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -172,3 +172,19 @@ def test_max_connections(mega_broker_factory):
     finally:
         for c in clients:
             c.close()
+
+
+def test_a_connection_paused_by_backpressure_is_not_idle(mega_broker_factory):
+    # CONN-7/CONN-8: the idle timer measures the client, not the broker. A client that has sent
+    # its requests and is slow to read them is owed every answer before any NETWORK_ERROR.
+    broker = mega_broker_factory(idle_timeout=0.3, write_buffer_high_water=4096, record=False)
+    payload = b"m" * (1 << 20)
+    with RawClient(broker.address, timeout=10.0) as c:
+        c.send(create(1, "big"), produce(2, "big", payload))
+        c.responses(2)
+        c.send(*[consume(10 + i, "big", 0) for i in range(24)])
+        time.sleep(1.0)  # the broker is paused on its full write buffer for longer than its idle timeout
+        answers = c.responses(24)
+        assert [a.correlation_id for a in answers] == [10 + i for i in range(24)]  # type: ignore[union-attr]
+        assert all(getattr(a, "payload", None) == payload for a in answers)
+        assert c.read_to_eof(timeout=3.0) == IDLE_FRAME  # then, idle for real, it is closed

@@ -96,6 +96,8 @@ def test_config_object_and_keyword_overrides():
         {"max_topics": 0},
         {"idle_timeout": -1},
         {"max_payload_bytes": -1},
+        {"max_payload_bytes": 2**31},  # lengths are int32 on the wire
+        {"max_messages_per_topic": 2**31},  # and so are offsets
         {"write_buffer_high_water": 0},
         {"faults": "produce:close"},
     ],
