@@ -286,7 +286,10 @@ def retry_create(ctx: ClientContext) -> None:
     reply = ctx.create_topic(T)
     if not reply.ok:
         ctx.expect_error(reply, "create_topic on a dropped connection", ["broker"], "TOPIC_ALREADY_EXISTS")
-    ctx.check(T in ctx.broker.topics(), "the topic does not exist after the retried create_topic")
+    n = ctx.connections_opened()
+    ctx.check(n == 2, f"{n} connection(s) opened, expected 2: the dropped one and the one of the retry")
+    retried = [r.type_name for r in ctx.split(1).requests]
+    ctx.check(retried == ["CREATE_TOPIC"], f"the second connection carried {retried}, expected the one CREATE_TOPIC")
 
 
 # -- no silent duplicate PRODUCE ----------------------------------------------------------------

@@ -85,7 +85,8 @@ def test_hung_driver_is_replaced(runner_for: Callable[[str, bool], Runner]) -> N
     hung = runner.run_case(REGISTRY.get("errors.timeout.silent-produce"))
     assert hung.outcome == "fail"
     assert "driver hung" in hung.reason
+    assert not runner.driver.alive  # killed after the hang
     starts = runner.driver.starts
     after = runner.run_case(REGISTRY.get("framing.create-topic.echo-decoded"))
     assert after.outcome == "pass", after.reason
-    assert runner.driver.starts >= starts
+    assert runner.driver.starts == starts + 1  # the next case started a fresh driver

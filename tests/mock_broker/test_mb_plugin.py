@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from mock_broker import ThreadedMockBroker
+from mock_broker import BrokerConfig, ThreadedMockBroker
 
 from ._mb_support import RawClient, create, create_ok
 
@@ -22,9 +22,14 @@ def test_mega_broker_fixture_is_fresh_and_usable(mega_broker):
         c.expect_bytes(create_ok(1, "t"))
 
 
-@pytest.mark.parametrize("mega_broker", ["reference", {"max_topics": 1, "profile": "spec"}], indirect=True)
-def test_mega_broker_indirect_parametrization(mega_broker):
-    assert mega_broker.profile in ("reference", "spec")
+@pytest.mark.parametrize(
+    ("mega_broker", "profile", "max_topics"),
+    [("reference", "reference", BrokerConfig().max_topics), ({"max_topics": 1, "profile": "spec"}, "spec", 1)],
+    indirect=["mega_broker"],
+)
+def test_mega_broker_indirect_parametrization(mega_broker, profile, max_topics):
+    assert mega_broker.profile == profile
+    assert mega_broker.config.max_topics == max_topics
 
 
 def test_factory_stops_everything_at_teardown(mega_broker_factory):
