@@ -137,6 +137,9 @@ class MessageClient(ClientSettings):
                 if self._state == _OPEN:
                     self._state = previous
                 raise
+            finally:
+                if self._state == _CLOSED:  # close() ran meanwhile, and left the socket to us
+                    self._drop()
 
     def close(self) -> None:
         """Close the connection (FIN, then close). Idempotent; safe from any thread.
@@ -144,7 +147,20 @@ class MessageClient(ClientSettings):
         A call blocked in another thread fails with :class:`ClientStateError`.
         """
         self._state = _CLOSED
-        self._drop()
+        if self._call_lock.acquire(blocking=False):
+            try:
+                self._drop()
+            finally:
+                self._call_lock.release()
+            return
+        # A call in another thread is using the socket: closing it under that call would free
+        # its descriptor (a poll on -1, or on a number the OS has already given to another
+        # socket). Shut it down instead: that wakes the call's poll, its send or recv fails,
+        # and the call drops the socket itself (see _call) and raises ClientStateError.
+        with self._sock_lock:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):  # already reset or closed by the peer
+                    self._sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> MessageClient:
         if self._state != _OPEN:
@@ -202,8 +218,12 @@ class MessageClient(ClientSettings):
     def _call(self, operation: Operation) -> Result:
         # Arguments were checked by building ``operation``: nothing invalid gets here.
         with self._call_lock:
-            self._require_open()
-            result = self._with_retries(operation)
+            try:
+                self._require_open()
+                result = self._with_retries(operation)
+            finally:
+                if self._state == _CLOSED:  # close() ran meanwhile, and left the socket to us
+                    self._drop()
             assert result is not None
             return result
 
@@ -253,7 +273,7 @@ class MessageClient(ClientSettings):
         return sock
 
     def _drop(self) -> None:
-        """Close the connection, if any: shutdown (FIN) then close."""
+        """Close the connection, if any: shutdown (FIN) then close. Only with the call lock held."""
         with self._sock_lock:
             sock, self._sock = self._sock, None
         if sock is None:
