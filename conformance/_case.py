@@ -1,8 +1,8 @@
 """What a conformance case is, and the registry that holds every case.
 
 A case checks one thing, cites the clauses of docs/PROTOCOL.md it checks, and
-carries the level of the strongest of them: MUST (a failure fails the run) or
-SHOULD (a failure fails the run only with ``--strict``). Its ``run`` function
+carries the level of the clause whose requirement it checks: MUST (a failure
+fails the run) or SHOULD (a failure fails the run only with ``--strict``). Its ``run`` function
 gets a context object from the harness of its ``subject``: ``"client"`` cases
 (this package's first job) get a :class:`~conformance._context.ClientContext`
 that drives a client through its driver against an in-process mock broker.

@@ -138,7 +138,7 @@ def after_broker_error(ctx: ClientContext) -> None:
     ctx.check(result.get("offset") == 1, f"produce after the error reported offset {result.get('offset')}")
 
 
-@case("errors.recovery.same-connection-after-broker-error", clauses=("ERR-15",), level=Level.SHOULD)
+@case("errors.recovery.same-connection-after-broker-error", clauses=("CLIENT-25", "ERR-15"), level=Level.SHOULD)
 def same_connection(ctx: ClientContext) -> None:
     """An error response does not end the connection: the requests after it go on the same connection."""
     ctx.setup(T)
