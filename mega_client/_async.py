@@ -350,6 +350,8 @@ class AsyncMessageClient(ClientSettings):
             raise MegaTimeoutError(f"connecting to {where} took over {self.connect_timeout}s") from None
         except OSError as exc:
             raise MegaConnectionError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        except UnicodeError as exc:  # a host name the resolver cannot encode (a label over 63 bytes)
+            raise MegaConnectionError(f"cannot connect to {where}: {exc}") from exc
         if self._state == _CLOSED:
             await pipeline.close(lambda: ClientStateError("client is closed"), self.connect_timeout)
             raise ClientStateError("client was closed while connecting")

@@ -257,6 +257,8 @@ class MessageClient(ClientSettings):
             raise MegaTimeoutError(f"connecting to {where} took over {self.connect_timeout}s") from None
         except OSError as exc:
             raise MegaConnectionError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        except UnicodeError as exc:  # a host name the resolver cannot encode (a label over 63 bytes)
+            raise MegaConnectionError(f"cannot connect to {where}: {exc}") from exc
         with contextlib.suppress(OSError):  # not a TCP socket: nothing to tune
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Non-blocking from here on: each wait is an explicit poll with what is left of the

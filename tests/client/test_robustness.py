@@ -1,12 +1,17 @@
-"""Edge cases of the clients' lifecycle: close() racing a call in another thread."""
+"""Edge cases of the clients' lifecycle: close() racing a call in another thread, host names
+the resolver refuses to encode."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from mega_client import NO_RETRY, ClientStateError, MessageClient
+import pytest
+
+from mega_client import NO_RETRY, AsyncMessageClient, ClientStateError, MegaConnectionError, MessageClient
 from mock_broker import ThreadedMockBroker
+
+from .conftest import run
 
 
 def test_close_from_another_thread_fails_the_call_with_client_state_error(broker: ThreadedMockBroker) -> None:
@@ -38,3 +43,19 @@ def test_close_from_another_thread_fails_the_call_with_client_state_error(broker
         assert len(outcome) == 1
         assert isinstance(outcome[0], ClientStateError), repr(outcome[0])
         assert not client.connected
+
+
+@pytest.mark.parametrize("host", ["a" * 70, "a..b"], ids=["label-over-63-bytes", "empty-label"])
+def test_a_host_name_idna_cannot_encode_is_a_connection_error(host: str) -> None:
+    """Python's resolver raises UnicodeError (not an OSError) for these: still a MegaConnectionError."""
+    with pytest.raises(MegaConnectionError, match="cannot connect to") as info:
+        MessageClient(host, retry=NO_RETRY).connect()
+    assert isinstance(info.value.__cause__, UnicodeError)
+    assert info.value.request_sent is False
+
+    async def body() -> None:
+        with pytest.raises(MegaConnectionError, match="cannot connect to") as ainfo:
+            await AsyncMessageClient(host, retry=NO_RETRY).connect()
+        assert isinstance(ainfo.value.__cause__, UnicodeError)
+
+    run(body())
