@@ -46,6 +46,7 @@ fault rules (--fault, repeatable): TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]
     bad-flag[=V]      success byte V (default 2)
     bad-length=V      length field of a CONSUME / CREATE_TOPIC success set to V
     unsolicited=CODE  send 00 00 00 00 00 CODE before the answer
+    trailing=HEX      send these bytes right after the answer (bytes nobody asked for)
     hold              hold the answer back, send it with the next one in one write
     slow-read=BPS     read this connection at about BPS bytes/s from now on
   ACTION for connect: close | reset | refuse=MS (stop listening MS ms) | silent | slow-read=BPS

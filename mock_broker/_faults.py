@@ -24,6 +24,8 @@ ACTION for requests
                          success (i32), topic_len of a CREATE_TOPIC success (u16, V mod 65536);
                          other answers have no length field and go out unchanged
     ``unsolicited=CODE`` send the frame ``00 00 00 00 | 00 | CODE`` just before the answer
+    ``trailing=HEX``     send these bytes right after the answer, in the same write: bytes
+                         that answer nothing, arriving while no request is pending (CLIENT-9)
     ``hold``             keep the answer back; send it together with the next one, in one write
     ``slow-read=BPS``    from now on read this connection at about BPS bytes per second
 
@@ -76,6 +78,7 @@ REQUEST_ACTIONS = (
     "bad-flag",
     "bad-length",
     "unsolicited",
+    "trailing",
     "hold",
     "slow-read",
 )
@@ -102,12 +105,15 @@ _ARGS: dict[str, tuple[bool, int | None]] = {
     "bad-flag": (False, 2),
     "bad-length": (True, None),
     "unsolicited": (True, None),
+    "trailing": (True, None),
     "hold": (False, None),
     "slow-read": (True, None),
     "refuse": (True, None),
 }
 
 DEFAULT_SLICE_PAUSE_MS = 10
+#: The most bytes a ``trailing=HEX`` rule may send.
+MAX_TRAILING_BYTES = 65536
 
 
 class FaultRuleError(ValueError):
@@ -135,12 +141,23 @@ def _code(text: str, what: str) -> int:
         raise FaultRuleError(f"{what} must be an error code name ({names}) or 0..255, not {text!r}") from None
 
 
+def _hex(text: str) -> bytes:
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        raise FaultRuleError(f"trailing=HEX needs hex digits, two per byte, not {text!r}") from None
+    if not 1 <= len(data) <= MAX_TRAILING_BYTES:
+        raise FaultRuleError(f"trailing=HEX needs 1..{MAX_TRAILING_BYTES} bytes, not {len(data)}")
+    return data
+
+
 @dataclass(eq=False)
 class FaultRule:
     """One parsed rule (see the module docstring for the grammar).
 
     ``arg`` is the action's numeric argument (error code, ms, bytes, value),
-    ``arg2`` the pause of ``slice``; ``n`` the count of ``nth`` / ``every``.
+    ``arg2`` the pause of ``slice``; ``n`` the count of ``nth`` / ``every``;
+    ``data`` the bytes of ``trailing`` (``arg`` is then their count).
     ``matched`` and ``fired`` count, on the broker, the events that matched the
     rule and those it was applied to. Rules compare by identity.
     """
@@ -153,6 +170,7 @@ class FaultRule:
     when: str = "always"
     n: int | None = None
     conn: int | None = None
+    data: bytes = b""
     matched: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
 
@@ -169,6 +187,12 @@ class FaultRule:
         if self.when in ("nth", "every") and (self.n is None or self.n < 1):
             raise FaultRuleError(f"{self.when}=N needs N >= 1")
         required, default = _ARGS[self.action]
+        if self.action == "trailing":
+            if not 1 <= len(self.data) <= MAX_TRAILING_BYTES:
+                raise FaultRuleError(f"action trailing needs 1..{MAX_TRAILING_BYTES} bytes (trailing=HEX)")
+            self.arg = len(self.data)
+        elif self.data:
+            raise FaultRuleError(f"action {self.action} takes no bytes")
         if self.arg is None:
             if required:
                 raise FaultRuleError(f"action {self.action} needs an argument ({self.action}=...)")
@@ -199,7 +223,10 @@ class FaultRule:
         action = action.lower()
         arg: int | None = None
         arg2: int | None = None
-        if has_arg:
+        data = b""
+        if has_arg and action == "trailing":
+            data = _hex(arg_text)
+        elif has_arg:
             arg, arg2 = cls._parse_arg(action, arg_text)
         when, n, conn = "always", None, None
         seen: set[str] = set()
@@ -218,7 +245,7 @@ class FaultRule:
                 when, n = key, _int(value, f"{key}=N", 1, 2**63)
             else:
                 raise FaultRuleError(f"unknown field {f!r} (WHEN is always, once, nth=N or every=N; or conn=N)")
-        return cls(target, action, arg, arg2, topic or None, when, n, conn)
+        return cls(target, action, arg, arg2, topic or None, when, n, conn, data)
 
     @staticmethod
     def _parse_arg(action: str, text: str) -> tuple[int, int | None]:
@@ -252,6 +279,8 @@ class FaultRule:
                 action += f"={self.arg}"
         elif self.action == "slice":
             action += f"={self.arg}/{self.arg2}"
+        elif self.action == "trailing":
+            action += f"={self.data.hex()}"
         elif self.arg is not None:
             action += f"={self.arg}"
         parts = [head, action]

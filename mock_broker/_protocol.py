@@ -613,6 +613,7 @@ class BrokerProtocol(asyncio.Protocol):
         error_code: int | None = None
         delay_ms = 0
         pre: list[bytes] = []
+        post = b""
         mutations: list[FaultRule] = []
         delivery: FaultRule | None = None
         for rule in rules:
@@ -624,6 +625,8 @@ class BrokerProtocol(asyncio.Protocol):
                 delay_ms += rule.arg or 0
             elif action == "unsolicited":
                 pre.append(encode_error(0, _as_int8(rule.arg or 0)))
+            elif action == "trailing":
+                post += rule.data
             elif action in ("wrong-cid", "bad-flag", "bad-length"):
                 mutations.append(rule)
             elif action == "slow-read":
@@ -643,6 +646,7 @@ class BrokerProtocol(asyncio.Protocol):
         if kind == "silent":
             answer = b""
             kind = None
+        answer += post  # goes wherever the answer goes: with it, sliced, held or delayed
         if kind is None and not delay_ms:
             out.extend(pre)
             out.append(answer)

@@ -172,5 +172,5 @@ def test_bad_fault_rule_is_one_line_and_exit_2(rule):
 def test_help_documents_the_fault_grammar():
     out = run_cli("--help").stdout
     assert "TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]" in out
-    for word in ("close-after=K", "slow-read", "refuse=MS", "every=N", "unsolicited=CODE", "hold"):
+    for word in ("close-after=K", "slow-read", "refuse=MS", "every=N", "unsolicited=CODE", "trailing=HEX", "hold"):
         assert word in out

@@ -57,6 +57,8 @@ def _connect_and_drain(address: tuple[str, int]) -> None:
         ("produce:error=200", "produce:error=200"),
         ("PRODUCE:Delay=5", "produce:delay=5"),
         ("produce:close-after=0:conn=2:once", "produce:close-after=0:once:conn=2"),
+        ("produce:trailing=0000000701:once", "produce:trailing=0000000701:once"),
+        ("any:Trailing=FF", "any:trailing=ff"),
     ],
 )
 def test_rules_parse_to_canonical_text(text, canonical):
@@ -89,6 +91,11 @@ def test_rules_parse_to_canonical_text(text, canonical):
         "produce@:close",
         "produce::close",
         "produce:bad-length=99999999999",
+        "produce:trailing",
+        "produce:trailing=",
+        "produce:trailing=0",
+        "produce:trailing=zz",
+        "connect:trailing=00",
     ],
 )
 def test_bad_rules_are_one_line_value_errors(text):
@@ -275,6 +282,34 @@ def test_unsolicited_frame_before_the_answer(broker):
     with RawClient(broker.address) as c:
         c.send_raw(pipelined([produce(9, "t", b"x"), produce(10, "t", b"y")]))
         c.expect_bytes(bytes.fromhex("00 00 00 00 00 08") + produce_ok(9, 1) + produce_ok(10, 2))
+
+
+def test_trailing_bytes_follow_the_answer(broker):
+    broker.faults.add("produce:trailing=0000000701:once")
+    stray = bytes.fromhex("00 00 00 07 01")
+    with RawClient(broker.address) as c:
+        c.send_raw(pipelined([produce(9, "t", b"x")]))
+        c.expect_bytes(produce_ok(9, 1) + stray)
+        c.assert_open()
+        c.send_raw(pipelined([produce(10, "t", b"y")]))  # once: the next answer comes alone
+        c.expect_bytes(produce_ok(10, 2))
+        c.assert_open()
+    rec = broker.records()[0]
+    assert rec.sent == produce_ok(9, 1) + stray + produce_ok(10, 2)
+    assert [(f.rule, f.request_index, f.correlation_id) for f in rec.faults] == [
+        ("produce:trailing=0000000701:once", 1, 9)
+    ]
+
+
+def test_trailing_bytes_go_where_the_answer_goes(broker):
+    broker.faults.add("consume:silent:once")
+    broker.faults.add("consume:trailing=ee:nth=1")
+    broker.faults.add("produce:slice=5/1")
+    broker.faults.add("produce:trailing=abcdef")
+    with RawClient(broker.address) as c:
+        c.send_raw(pipelined([consume(1, "t", 0), produce(2, "t", b"x")]))
+        # silent: the trailing bytes alone; sliced: the answer and its trailing bytes, in pieces
+        c.expect_bytes(b"\xee" + produce_ok(2, 1) + bytes.fromhex("abcdef"))
 
 
 def test_hold_coalesces_with_the_next_answer(broker):
