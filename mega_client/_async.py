@@ -410,5 +410,11 @@ class AsyncMessageClient(ClientSettings):
 
 
 async def _answer(pipeline: _Pipeline, future: asyncio.Future[ResponseEvent]) -> ResponseEvent:
-    await pipeline.drain()
+    try:
+        await pipeline.drain()
+    except BaseException:
+        # Cancelled (a timeout) while the write buffer was full: nobody will await the answer's
+        # future, so cancel it now; else the pipeline's failure, set on it later, is never retrieved.
+        future.cancel()
+        raise
     return await future

@@ -1,14 +1,25 @@
 """Edge cases of the clients' lifecycle: close() racing a call in another thread, host names
-the resolver refuses to encode."""
+the resolver refuses to encode, a timeout while the write buffer is full."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import socket
 import threading
 import time
 
 import pytest
 
-from mega_client import NO_RETRY, AsyncMessageClient, ClientStateError, MegaConnectionError, MessageClient
+from mega_client import (
+    NO_RETRY,
+    AsyncMessageClient,
+    ClientStateError,
+    MegaConnectionError,
+    MegaError,
+    MegaTimeoutError,
+    MessageClient,
+)
 from mock_broker import ThreadedMockBroker
 
 from .conftest import run
@@ -59,3 +70,34 @@ def test_a_host_name_idna_cannot_encode_is_a_connection_error(host: str) -> None
         assert isinstance(ainfo.value.__cause__, UnicodeError)
 
     run(body())
+
+
+def test_timeout_while_the_write_buffer_is_full_leaves_no_unretrieved_future() -> None:
+    """Calls time out while waiting for the transport to drain (a peer that never reads):
+    every call gets its error, and no answer future is left holding an exception nobody
+    retrieves ("Future exception was never retrieved" from the loop's exception handler)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # the kernel completes the connect; nothing ever reads
+
+    async def body() -> list[object]:
+        reported: list[object] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+        client = AsyncMessageClient("127.0.0.1", listener.getsockname()[1], request_timeout=0.3, retry=NO_RETRY)
+        await client.connect()
+        # 16 MiB: more than the kernel's buffers take, so the transport pauses writing
+        outcomes = await asyncio.gather(
+            *(client.produce("t", b"x" * (1 << 20)) for _ in range(16)), return_exceptions=True
+        )
+        await client.close()
+        assert all(isinstance(o, MegaError) for o in outcomes), outcomes
+        assert any(isinstance(o, MegaTimeoutError) for o in outcomes), outcomes
+        del outcomes
+        gc.collect()  # an unretrieved future reports itself when it is collected
+        await asyncio.sleep(0)
+        return reported
+
+    try:
+        assert run(body()) == []
+    finally:
+        listener.close()
