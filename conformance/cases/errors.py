@@ -5,7 +5,8 @@ from __future__ import annotations
 from conformance._case import Level, case
 from conformance._context import ClientContext
 from conformance._driver import Reply
-from conformance.cases._util import wait_closed
+from conformance._wire import CREATE_TOPIC, PRODUCE
+from conformance.cases._util import be32, wait_closed
 
 T = "probe-a"
 FAST = {"timeout_ms": 500}
@@ -282,6 +283,32 @@ def stray_id_0(ctx: ClientContext) -> None:
     ctx.setup(T)
     ctx.fault("produce:unsolicited=TOPIC_NOT_FOUND:once")
     ctx.expect_error(ctx.produce(T, b"x"), "produce preceded by a stray id-0 frame", ["protocol"])
+
+
+@case("errors.protocol.bytes-while-idle", clauses=("CLIENT-9", "CLIENT-10"))
+def bytes_while_idle(ctx: ClientContext) -> None:
+    """Five bytes arriving right after a PRODUCE answer, while no request is pending, are a protocol error:
+    the next produce fails with a protocol error, or succeeds on a new connection; it never succeeds on the
+    connection the stray bytes came on. (They are the start of a success frame carrying the correlation id
+    a counting client uses next, the CREATE_TOPIC's plus 2, so that even its correlation id check is no
+    excuse for reading them as the next answer.)"""
+    ctx.setup(T)
+    create_cid = ctx.the_request(CREATE_TOPIC).correlation_id
+    following = create_cid + 2 if create_cid + 2 <= 2**31 - 1 else create_cid + 2 - (2**31 - 1)
+    ctx.fault(f"produce:trailing={(be32(following) + bytes([1])).hex()}:once")
+    first = ctx.ok(ctx.produce(T, b"first"), "produce answered and followed by 5 stray bytes")
+    ctx.check(first.get("offset") == 0, f"reported offset {first.get('offset')}, expected 0")
+    reply = ctx.produce(T, b"second")
+    dirty = len(ctx.split(0).of_type(PRODUCE))
+    if not reply.ok:
+        ctx.expect_error(reply, "produce after 5 bytes arrived while no request was pending", ["protocol"])
+        return
+    ctx.check(
+        dirty == 1,
+        f"the next produce went out on the connection the stray bytes came on, and was reported as a success "
+        f"{dict(reply.result)}: the stray bytes were not treated as a protocol error",
+    )
+    ctx.check(reply.result.get("offset") == 1, f"the next produce reported offset {reply.result.get('offset')}")
 
 
 # -- connection ends -----------------------------------------------------------------------

@@ -53,6 +53,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "lifecycle.no-duplicate.produce-after-timeout",
         "errors.timeout.late-answer-not-taken",
     ),
+    "no-idle-check": ("errors.protocol.bytes-while-idle",),
 }
 
 PAIRS = [(defect, case_id) for defect, ids in EXPECTED.items() for case_id in ids]

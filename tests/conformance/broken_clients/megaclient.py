@@ -31,6 +31,7 @@ DEFECTS = {
     "constant-cid": "correlation id 1 for every request",
     "lax-success-flag": "any non-zero success flag taken as success",
     "resend-produce-on-timeout": "a PRODUCE that timed out is resent on a new connection",
+    "no-idle-check": "bytes waiting while no request is pending are not looked at before the next request",
 }
 
 PRODUCE, CONSUME, CREATE_TOPIC = 1, 2, 3
@@ -136,7 +137,7 @@ class Client:
     def _ensure(self) -> socket.socket:
         if self.state in ("new", "closed"):
             raise UsageError(f"client is {self.state}: call connect first")
-        if self.sock is not None and self._dead_or_dirty(self.sock):
+        if self.sock is not None and self.defect != "no-idle-check" and self._dead_or_dirty(self.sock):
             self._drop()
         if self.sock is None:
             self.connect()  # the next call after a drop reconnects (CLIENT-19)
