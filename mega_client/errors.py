@@ -59,6 +59,11 @@ __all__ = [
 class MegaError(Exception):
     """Base class of every exception this client raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt without calling __init__ (the subclasses' signatures differ from their args):
+        # the class, the args (the message) and the attributes.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
 
 # --------------------------------------------------------------------------- broker errors
 
@@ -88,9 +93,6 @@ class BrokerError(MegaError):
             if correlation_id is not None:
                 message += f" to request {correlation_id}"
         super().__init__(message)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.code, self.correlation_id, str(self)))
 
     @staticmethod
     def for_code(code: int, correlation_id: int | None = None) -> BrokerError:
@@ -182,27 +184,27 @@ _BY_CODE: dict[int, type[BrokerError]] = {
         BrokerNetworkError,
         ResourceExhaustedError,
     )
-    if cls.default_code is not None
 }
 
 
 # --------------------------------------------------------------------------- transport errors
 
 
-class MegaConnectionError(MegaError, ConnectionError):
+class _RequestFailure(MegaError):
+    """A failure that may have come after the request's bytes went out: ``request_sent`` says."""
+
+    def __init__(self, message: str, *, request_sent: bool = False) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+
+
+class MegaConnectionError(_RequestFailure, ConnectionError):
     """The connection could not be opened, or was lost (refused, reset, closed).
 
     ``request_sent`` says whether the failed request's bytes may have reached
     the broker: when it is true, a PRODUCE may or may not have been stored.
     The client has closed its side; the next call reconnects.
     """
-
-    def __init__(self, message: str, *, request_sent: bool = False) -> None:
-        super().__init__(message)
-        self.request_sent = request_sent
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
 class ConnectionClosedByBroker(MegaConnectionError):
@@ -223,19 +225,12 @@ class ConnectionClosedByBroker(MegaConnectionError):
         )
 
 
-class MegaTimeoutError(MegaError, TimeoutError):
+class MegaTimeoutError(_RequestFailure, TimeoutError):
     """A connect or a request did not finish within its timeout.
 
     ``request_sent`` is as for :class:`MegaConnectionError`. The client has
     closed the connection (a late answer must not be taken for the next one).
     """
-
-    def __init__(self, message: str, *, request_sent: bool = False) -> None:
-        super().__init__(message)
-        self.request_sent = request_sent
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
 class MegaProtocolError(MegaError):
@@ -243,9 +238,11 @@ class MegaProtocolError(MegaError):
 
     ``reason`` is the codec's short tag (``"correlation-mismatch"``,
     ``"bad-success-flag"``, ``"negative-length"``, ``"length-over-limit"``,
-    ``"truncated"`` for a response cut short by the broker closing, ...),
-    ``correlation_id`` the id read off the offending frame when there was one,
-    and ``__cause__`` the codec's :class:`~mega_client.protocol.RemoteProtocolError`.
+    ...) or the client's own (``"topic-echo-mismatch"``), ``correlation_id``
+    the id read off the offending frame when there was one, and ``__cause__``
+    the codec's :class:`~mega_client.protocol.RemoteProtocolError`. (A response
+    cut short by the broker closing is a :class:`MegaConnectionError`: the
+    bytes were fine, the connection ended.)
     """
 
     def __init__(self, message: str, *, reason: str, correlation_id: int | None = None) -> None:
@@ -257,9 +254,6 @@ class MegaProtocolError(MegaError):
     def from_codec(cls, exc: RemoteProtocolError) -> MegaProtocolError:
         """Wrap the codec's error (set it as ``__cause__`` with ``raise ... from exc``)."""
         return cls(f"protocol error from the broker: {exc}", reason=exc.reason, correlation_id=exc.correlation_id)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
 # --------------------------------------------------------------------------- usage errors
@@ -281,8 +275,8 @@ class PayloadTooLargeError(ValidationError):
     """A payload is over 1 MiB (1,048,576 bytes) once encoded."""
 
 
-def _rebuild(cls: type[Exception], message: str, state: dict[str, object]) -> Exception:
+def _rebuild(cls: type[MegaError], args: tuple[object, ...], state: dict[str, object]) -> MegaError:
     exc = cls.__new__(cls)
-    exc.args = (message,)
+    exc.args = args
     exc.__dict__.update(state)
     return exc

@@ -130,3 +130,30 @@ def test_exceptions_pickle(exc: MegaError) -> None:
 def test_everything_is_exported() -> None:
     for name in mega_client.errors.__all__:
         assert getattr(mega_client, name) is getattr(mega_client.errors, name)
+
+
+def _sample(cls: type[MegaError]) -> MegaError:
+    """An instance of ``cls`` with every attribute set to something other than its default."""
+    if issubclass(cls, BrokerError):
+        return cls(cls.default_code if cls.default_code is not None else 42, 7)
+    if cls is ConnectionClosedByBroker:
+        return ConnectionClosedByBroker(8, request_sent=False)
+    if issubclass(cls, (MegaConnectionError, MegaTimeoutError)):
+        return cls("lost", request_sent=True)
+    if cls is MegaProtocolError:
+        return MegaProtocolError("bad", reason="bad-success-flag", correlation_id=3)
+    return cls("message")
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [getattr(mega_client.errors, name) for name in mega_client.errors.__all__],
+    ids=list(mega_client.errors.__all__),
+)
+def test_every_exception_class_pickles(cls: type[MegaError]) -> None:
+    exc = _sample(cls)
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is cls
+    assert (copy.args, str(copy), vars(copy)) == (exc.args, str(exc), vars(exc))
+    assert vars(copy) or cls in (MegaError, ClientStateError) or issubclass(cls, ValidationError)
+
