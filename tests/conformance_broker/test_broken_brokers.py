@@ -6,12 +6,10 @@ import pytest
 
 from conformance._case import Level
 from conformance._runner import CaseResult
-from conformance.broker import BrokerRunner, Target, broker_cases, verdicts
+from conformance.broker import broker_cases, verdicts
 
 from .broken_brokers import DEFECTS, RawBroker
-
-IDLE = 0.5
-CAPACITY = 20_000
+from .conftest import CAPACITY, run_split
 
 #: defect -> (cases run, the ones that must fail). The others of the selection must pass.
 EXPECTED: dict[str, tuple[list[str], set[str]]] = {
@@ -57,10 +55,10 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
 
 
 def _run(defect: str | None, ids: list[str] | None = None, *, strict: bool = False) -> list[CaseResult]:
-    with RawBroker(defect, idle_timeout=IDLE, capacity=CAPACITY) as broker:
-        target = Target(broker.host, broker.port, timeout=1.0, idle_timeout=IDLE, topic_capacity=CAPACITY)
-        runner = BrokerRunner(target, strict=strict)
-        return runner.run(broker_cases(ids or ()))
+    def start(idle: float | None) -> RawBroker:
+        return RawBroker(defect, idle_timeout=idle, capacity=CAPACITY)
+
+    return run_split(broker_cases(ids or ()), start, strict=strict, timeout=1.0)
 
 
 def test_every_defect_is_tested() -> None:

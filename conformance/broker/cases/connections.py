@@ -24,12 +24,12 @@ CONNECTIONS = 50
 @broker_case("connections.fifty-at-once", clauses=("CONN-6",), reference_defect="12.6")
 def fifty_at_once(ctx: BrokerContext) -> None:
     """50 connections are open at once and each is served while all the others stay open: a CONSUME sent on each
-    (the newest first) is answered on every one of them (within twice the read timeout, and within the idle timeout
+    is answered on every one of them (within twice the read timeout, and within the idle timeout
     when it is given, so that no answer waits for another connection's idle close)."""
     setup = ctx.connect()
     name, stamps = ctx.new_topic(setup, payloads=[b"shared"])
     conns = [ctx.connect(f"connect #{i + 1} of {CONNECTIONS}") for i in range(CONNECTIONS)]
-    for i in reversed(range(CONNECTIONS)):
+    for i in range(CONNECTIONS):
         conns[i].send(consume(1000 + i, name, 0, 0), f"CONSUME on connection #{i + 1}")
     # Within the target's idle timeout, so that no connection gets its turn because another was closed for idleness.
     wait = 2 * ctx.timeout
