@@ -18,13 +18,13 @@ from ._operations import (
     Operation,
     Result,
     should_retry,
-    unsolicited_error,
 )
 from ._results import Consumed, Produced, TopicCreated
 from ._retry import RetryPolicy
 from .errors import (
     BrokerError,
     ClientStateError,
+    ConnectionClosedByBroker,
     MegaConnectionError,
     MegaError,
     MegaProtocolError,
@@ -34,8 +34,8 @@ from .protocol import (
     DEFAULT_PORT,
     MessageType,
     RemoteProtocolError,
+    Response,
     ResponseDecoder,
-    ResponseEvent,
     UnsolicitedError,
     encode_request,
 )
@@ -62,7 +62,7 @@ class _Pipeline(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._decoder = ResponseDecoder()
-        self._waiting: deque[tuple[int, asyncio.Future[ResponseEvent]]] = deque()
+        self._waiting: deque[tuple[int, asyncio.Future[Response]]] = deque()
         self._transport: asyncio.Transport | None = None
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -92,14 +92,14 @@ class _Pipeline(asyncio.Protocol):
             try:
                 event = decoder.next_response()
             except RemoteProtocolError as exc:
-                self.fail(functools.partial(_protocol_error, exc))
+                self.fail(functools.partial(MegaProtocolError.from_codec, exc))
                 return
             if event is None:
                 return
             if isinstance(event, UnsolicitedError):
                 if not self._waiting:
                     log.info("broker sent an unsolicited frame (code %s) on the idle connection", event.error_code)
-                self.fail(functools.partial(unsolicited_error, event))
+                self.fail(functools.partial(ConnectionClosedByBroker, event.error_code))
                 return
             _cid, future = self._waiting.popleft()
             if not future.done():  # its caller may have been cancelled
@@ -130,12 +130,12 @@ class _Pipeline(asyncio.Protocol):
 
     # used by the client
 
-    def send(self, kind: MessageType, cid: int, data: bytes) -> asyncio.Future[ResponseEvent]:
+    def send(self, kind: MessageType, cid: int, data: bytes) -> asyncio.Future[Response]:
         """Write one request; the future gets its answer (or the connection's failure)."""
         if not self.alive:
             raise MegaConnectionError("the connection is closed", request_sent=False)
         assert self._transport is not None
-        future: asyncio.Future[ResponseEvent] = self._loop.create_future()
+        future: asyncio.Future[Response] = self._loop.create_future()
         # No await between these three: the wire order, the decoder's order and ours agree.
         self._decoder.expect(kind, cid)
         self._waiting.append((cid, future))
@@ -185,12 +185,6 @@ class _Pipeline(asyncio.Protocol):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-
-
-def _protocol_error(exc: RemoteProtocolError) -> MegaProtocolError:
-    error = MegaProtocolError.from_codec(exc)
-    error.__cause__ = exc
-    return error
 
 
 class AsyncMessageClient(ClientSettings):
@@ -400,7 +394,7 @@ class AsyncMessageClient(ClientSettings):
                 f"connection lost while sending {operation.name} (request {cid}): {reason}", request_sent=True
             ) from exc
         try:
-            return operation.result(event, cid)
+            return operation.result(event)
         except BrokerError:
             raise
         except MegaProtocolError as exc:  # e.g. a wrong topic echo: the stream is not to be trusted
@@ -409,7 +403,7 @@ class AsyncMessageClient(ClientSettings):
             raise
 
 
-async def _answer(pipeline: _Pipeline, future: asyncio.Future[ResponseEvent]) -> ResponseEvent:
+async def _answer(pipeline: _Pipeline, future: asyncio.Future[Response]) -> Response:
     try:
         await pipeline.drain()
     except BaseException:

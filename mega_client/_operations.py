@@ -16,10 +16,8 @@ from ._results import Consumed, Produced, TopicCreated
 from ._retry import RetryPolicy
 from .errors import (
     BrokerError,
-    ConnectionClosedByBroker,
     InvalidTopicNameError,
     MegaConnectionError,
-    MegaError,
     MegaProtocolError,
     MegaTimeoutError,
     PayloadTooLargeError,
@@ -38,8 +36,7 @@ from .protocol import (
     ProduceRequest,
     ProduceResponse,
     Request,
-    ResponseEvent,
-    UnsolicitedError,
+    Response,
     topic_name_problem,
 )
 
@@ -177,50 +174,32 @@ class Operation:
             return ConsumeRequest(correlation_id, self.topic, self.timestamp, self.offset)
         return CreateTopicRequest(correlation_id, self.topic, self.timestamp)
 
-    def result(self, event: ResponseEvent, correlation_id: int) -> Result:
+    def result(self, event: Response) -> Result:
         """The result for the answer ``event``, or raise what it means.
 
-        The decoder has already matched the answer to the request by
-        correlation id and read it with the request's layout; the type checks
-        here only guard against misuse.
+        The codec's :class:`ResponseDecoder` has already matched the answer to
+        this request by correlation id and read it with this request's layout
+        (and the clients deal with the broker's unsolicited frame before this),
+        so ``event`` is an :class:`ErrorResponse` or this request's success answer.
         """
         if isinstance(event, ErrorResponse):
             raise BrokerError.for_code(event.error_code, event.correlation_id)
-        if isinstance(event, UnsolicitedError):
-            raise unsolicited_error(event)
-        if event.correlation_id != correlation_id:  # the decoder checks this; never trust silently
-            raise MegaProtocolError(
-                f"answer to request {correlation_id} carries correlation id {event.correlation_id}",
-                reason="correlation-mismatch",
-                correlation_id=event.correlation_id,
-            )
-        if isinstance(event, ProduceResponse) and self.kind == MessageType.PRODUCE:
+        if self.kind == MessageType.PRODUCE:
+            assert isinstance(event, ProduceResponse)
             return Produced(self.topic, event.offset, event.timestamp, event.correlation_id)
-        if isinstance(event, ConsumeResponse) and self.kind == MessageType.CONSUME:
+        if self.kind == MessageType.CONSUME:
+            assert isinstance(event, ConsumeResponse)
             return Consumed(
                 self.topic, self.offset, event.payload, event.next_offset, event.timestamp, event.correlation_id
             )
-        if isinstance(event, CreateTopicResponse) and self.kind == MessageType.CREATE_TOPIC:
-            if event.topic != self.topic:  # PROTOCOL.md CLIENT-23
-                raise MegaProtocolError(
-                    f"CREATE_TOPIC {self.topic!r} was answered with the topic {event.topic!r}",
-                    reason="topic-echo-mismatch",
-                    correlation_id=event.correlation_id,
-                )
-            return TopicCreated(event.topic, event.timestamp, event.correlation_id)
-        raise MegaProtocolError(
-            f"{type(event).__name__} is no answer to {self.name}", reason="wrong-response-type",
-            correlation_id=event.correlation_id,
-        )
-
-
-def unsolicited_error(event: UnsolicitedError) -> MegaError:
-    """The broker's unsolicited frame: it is closing the connection (CONN-9).
-
-    The codec yields :class:`UnsolicitedError` only for ``00 00 00 00 00 08``
-    (RESP-7); any other frame with correlation id 0 is already a codec error.
-    """
-    return ConnectionClosedByBroker(event.error_code, request_sent=True)
+        assert isinstance(event, CreateTopicResponse)
+        if event.topic != self.topic:  # PROTOCOL.md CLIENT-23
+            raise MegaProtocolError(
+                f"CREATE_TOPIC {self.topic!r} was answered with the topic {event.topic!r}",
+                reason="topic-echo-mismatch",
+                correlation_id=event.correlation_id,
+            )
+        return TopicCreated(event.topic, event.timestamp, event.correlation_id)
 
 
 def should_retry(exc: Exception, operation: Operation, delivery: Delivery) -> bool:

@@ -17,7 +17,6 @@ from ._operations import (
     Operation,
     Result,
     should_retry,
-    unsolicited_error,
 )
 from ._results import Consumed, Produced, TopicCreated
 from ._retry import RetryPolicy
@@ -33,8 +32,8 @@ from .errors import (
 from .protocol import (
     DEFAULT_PORT,
     RemoteProtocolError,
+    Response,
     ResponseDecoder,
-    ResponseEvent,
     UnsolicitedError,
     encode_request,
 )
@@ -324,7 +323,7 @@ class MessageClient(ClientSettings):
         try:
             event = decoder.next_response()
             if isinstance(event, UnsolicitedError):
-                error = unsolicited_error(event)
+                error = ConnectionClosedByBroker(event.error_code)
                 if not isinstance(error, ConnectionClosedByBroker):
                     raise error
                 log.info("broker sent its unsolicited NETWORK_ERROR frame on the idle connection; reconnecting")
@@ -359,7 +358,7 @@ class MessageClient(ClientSettings):
                 ) from exc
             self._decoder.expect(operation.kind, cid)
             event = self._read_answer(sock, operation, cid, deadline)
-            return operation.result(event, cid)
+            return operation.result(event)
         except BrokerError:
             raise  # a well-formed answer: the connection is fine
         except BaseException:
@@ -367,15 +366,15 @@ class MessageClient(ClientSettings):
             self._drop()
             raise
 
-    def _read_answer(self, sock: socket.socket, operation: Operation, cid: int, deadline: float) -> ResponseEvent:
+    def _read_answer(self, sock: socket.socket, operation: Operation, cid: int, deadline: float) -> Response:
         decoder = self._decoder
         while True:
             try:
                 event = decoder.next_response()
             except RemoteProtocolError as exc:
                 raise MegaProtocolError.from_codec(exc) from exc
-            if isinstance(event, UnsolicitedError):
-                raise unsolicited_error(event)
+            if isinstance(event, UnsolicitedError):  # the broker is closing the connection (CONN-9)
+                raise ConnectionClosedByBroker(event.error_code)
             if event is not None:
                 return event
             try:

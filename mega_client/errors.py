@@ -252,8 +252,10 @@ class MegaProtocolError(MegaError):
 
     @classmethod
     def from_codec(cls, exc: RemoteProtocolError) -> MegaProtocolError:
-        """Wrap the codec's error (set it as ``__cause__`` with ``raise ... from exc``)."""
-        return cls(f"protocol error from the broker: {exc}", reason=exc.reason, correlation_id=exc.correlation_id)
+        """Wrap the codec's error, which becomes the ``__cause__``."""
+        error = cls(f"protocol error from the broker: {exc}", reason=exc.reason, correlation_id=exc.correlation_id)
+        error.__cause__ = exc
+        return error
 
 
 # --------------------------------------------------------------------------- usage errors

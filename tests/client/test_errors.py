@@ -157,3 +157,7 @@ def test_every_exception_class_pickles(cls: type[MegaError]) -> None:
     assert (copy.args, str(copy), vars(copy)) == (exc.args, str(exc), vars(exc))
     assert vars(copy) or cls in (MegaError, ClientStateError) or issubclass(cls, ValidationError)
 
+
+def test_from_codec_sets_the_codec_error_as_cause() -> None:
+    codec = RemoteProtocolError("bad flag", reason="bad-success-flag", correlation_id=5)
+    assert MegaProtocolError.from_codec(codec).__cause__ is codec
