@@ -321,21 +321,15 @@ class MessageClient(ClientSettings):
         if not decoder.buffered:  # the bytes may also be left over from the last answer's read
             return True
         try:
-            event = decoder.next_response()
-            if isinstance(event, UnsolicitedError):
-                error = ConnectionClosedByBroker(event.error_code)
-                if not isinstance(error, ConnectionClosedByBroker):
-                    raise error
-                log.info("broker sent its unsolicited NETWORK_ERROR frame on the idle connection; reconnecting")
-            else:  # the start of a frame: too short to judge, and the connection is suspect anyway
-                log.warning("broker sent %d bytes on the idle connection; reconnecting", decoder.buffered)
-            return False
+            event = decoder.next_response()  # nothing pending: the unsolicited frame, None, or an error
         except RemoteProtocolError as exc:
             self._drop()
             raise MegaProtocolError.from_codec(exc) from exc
-        except MegaProtocolError:
-            self._drop()
-            raise
+        if isinstance(event, UnsolicitedError):
+            log.info("broker sent its unsolicited NETWORK_ERROR frame on the idle connection; reconnecting")
+        else:  # the start of a frame: too short to judge, and the connection is suspect anyway
+            log.warning("broker sent %d bytes on the idle connection; reconnecting", decoder.buffered)
+        return False
 
     def _attempt(self, operation: Operation) -> Result:
         """Send ``operation`` once and read its answer."""
