@@ -151,25 +151,13 @@ class _Pipeline(asyncio.Protocol):
 
     def fail(self, make_error: ErrorFactory) -> None:
         """Mark the connection dead, close it, give every waiting request a fresh error."""
-        if self.failure is None:
-            self.failure = make_error()
-        waiting, self._waiting = self._waiting, deque()
-        for _cid, future in waiting:
-            if not future.done():
-                future.set_exception(make_error())
+        self._fail_waiting(make_error)
         if self._transport is not None and not self._transport.is_closing():
             self._transport.abort()
-        self._wake_drainers()
 
     async def close(self, make_error: ErrorFactory, timeout: float) -> None:
         """Close gracefully (flush, FIN); requests still waiting get ``make_error()``."""
-        if self.failure is None:
-            self.failure = make_error()
-        waiting, self._waiting = self._waiting, deque()
-        for _cid, future in waiting:
-            if not future.done():
-                future.set_exception(make_error())
-        self._wake_drainers()
+        self._fail_waiting(make_error)
         transport = self._transport
         if transport is None:
             return
@@ -179,6 +167,17 @@ class _Pipeline(asyncio.Protocol):
             await asyncio.wait_for(asyncio.shield(self._closed), timeout)
         except asyncio.TimeoutError:
             transport.abort()
+
+    def _fail_waiting(self, make_error: ErrorFactory) -> None:
+        """Mark the connection dead (the first failure stays), give every waiting request a
+        fresh ``make_error()`` and wake the writers waiting for the buffer to drain."""
+        if self.failure is None:
+            self.failure = make_error()
+        waiting, self._waiting = self._waiting, deque()
+        for _cid, future in waiting:
+            if not future.done():
+                future.set_exception(make_error())
+        self._wake_drainers()
 
     def _wake_drainers(self) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []
