@@ -46,7 +46,7 @@ log = logging.getLogger("mega_client")
 
 _NEW, _OPEN, _CLOSED = "new", "open", "closed"
 
-ErrorFactory = Callable[[], BaseException]
+ErrorFactory = Callable[[], MegaError]
 
 
 class _Pipeline(asyncio.Protocol):
@@ -384,14 +384,8 @@ class AsyncMessageClient(ClientSettings):
                 f"no complete answer to {operation.name} (request {cid}) within {self.request_timeout}s",
                 request_sent=True,
             ) from None
-        except MegaError:
-            raise
-        except OSError as exc:  # from drain(), when the transport failed
-            reason = exc.strerror or str(exc)
-            pipeline.fail(lambda: MegaConnectionError(f"connection lost: {reason}", request_sent=True))
-            raise MegaConnectionError(
-                f"connection lost while sending {operation.name} (request {cid}): {reason}", request_sent=True
-            ) from exc
+        # Anything else _answer raises is the connection's MegaError (its ErrorFactory's), set on
+        # the future by the pipeline; drain() itself only ever waits (its futures get None).
         try:
             return operation.result(event)
         except BrokerError:
