@@ -12,12 +12,13 @@ from collections.abc import Callable
 from types import TracebackType
 
 from ._operations import (
+    CLOSED,
+    OPEN,
     ClientSettings,
     CorrelationIds,
     Delivery,
     Operation,
     Result,
-    should_retry,
 )
 from ._results import Consumed, Produced, TopicCreated
 from ._retry import RetryPolicy
@@ -43,8 +44,6 @@ from .protocol import (
 __all__ = ["AsyncMessageClient"]
 
 log = logging.getLogger("mega_client")
-
-_NEW, _OPEN, _CLOSED = "new", "open", "closed"
 
 ErrorFactory = Callable[[], MegaError]
 
@@ -224,7 +223,6 @@ class AsyncMessageClient(ClientSettings):
             retry=retry,
             produce_delivery=produce_delivery,
         )
-        self._state = _NEW
         self._pipeline: _Pipeline | None = None
         self._cids = CorrelationIds()
         self._connect_lock = asyncio.Lock()
@@ -243,19 +241,12 @@ class AsyncMessageClient(ClientSettings):
     async def connect(self) -> None:
         """Open the connection, retrying as the retry policy says (see :meth:`MessageClient.connect`)."""
         async with self._connect_lock:
-            if self._state == _OPEN and self.connected:
-                raise ClientStateError("client is already connected")
-            previous, self._state = self._state, _OPEN
-            try:
+            with self._connecting():
                 await self._with_retries(None)
-            except BaseException:
-                if self._state == _OPEN:
-                    self._state = previous
-                raise
 
     async def close(self) -> None:
         """Close the connection (FIN). Idempotent. Calls still waiting fail with :class:`ClientStateError`."""
-        self._state = _CLOSED
+        self._state = CLOSED
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             await pipeline.close(
@@ -264,7 +255,7 @@ class AsyncMessageClient(ClientSettings):
             )
 
     async def __aenter__(self) -> AsyncMessageClient:
-        if self._state != _OPEN:
+        if self._state != OPEN:
             await self.connect()
         return self
 
@@ -298,12 +289,6 @@ class AsyncMessageClient(ClientSettings):
 
     # ------------------------------------------------------------------ internals
 
-    def _require_open(self) -> None:
-        if self._state == _NEW:
-            raise ClientStateError("client is not connected: call connect() first")
-        if self._state == _CLOSED:
-            raise ClientStateError("client is closed")
-
     async def _call(self, operation: Operation) -> Result:
         self._require_open()
         result = await self._with_retries(operation)
@@ -320,14 +305,9 @@ class AsyncMessageClient(ClientSettings):
                     return None
                 return await self._attempt(operation)
             except (MegaConnectionError, MegaTimeoutError) as exc:
-                if self._state == _CLOSED:
-                    raise ClientStateError("client was closed during the call") from exc
-                if operation is not None and not should_retry(exc, operation, self.produce_delivery):
-                    raise
-                delay = next(delays, None)
+                delay = self._retry_delay(exc, operation, delays)
                 if delay is None:
                     raise
-                log.info("%s; retrying in %.3fs", exc, delay)
                 await asyncio.sleep(delay)
 
     async def _open(self) -> _Pipeline:
@@ -345,7 +325,7 @@ class AsyncMessageClient(ClientSettings):
             raise MegaConnectionError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
         except UnicodeError as exc:  # a host name the resolver cannot encode (a label over 63 bytes)
             raise MegaConnectionError(f"cannot connect to {where}: {exc}") from exc
-        if self._state == _CLOSED:
+        if self._state == CLOSED:
             await pipeline.close(lambda: ClientStateError("client is closed"), self.connect_timeout)
             raise ClientStateError("client was closed while connecting")
         self._pipeline = pipeline

@@ -8,7 +8,10 @@ only add the I/O around it.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +19,7 @@ from ._results import Consumed, Produced, TopicCreated
 from ._retry import RetryPolicy
 from .errors import (
     BrokerError,
+    ClientStateError,
     InvalidTopicNameError,
     MegaConnectionError,
     MegaProtocolError,
@@ -44,9 +48,18 @@ Result = TopicCreated | Produced | Consumed
 Delivery = Literal["at-most-once", "at-least-once"]
 DELIVERY_MODES: tuple[Delivery, ...] = ("at-most-once", "at-least-once")
 
+log = logging.getLogger("mega_client")
+
+#: A client's states: before connect(), between connect() and close(), after close().
+NEW, OPEN, CLOSED = "new", "open", "closed"
+
 
 class ClientSettings:
-    """The settings both clients take, checked once, in one place."""
+    """What both clients share: their settings (checked once, here), their state, and the
+    decisions around it (may a call start, may a failed attempt be retried and after how long).
+
+    The I/O stays in each client: its ``connect`` and its retry loop's sleep.
+    """
 
     def __init__(
         self,
@@ -68,6 +81,52 @@ class ClientSettings:
         self.request_timeout = request_timeout
         self.retry = retry if retry is not None else RetryPolicy()
         self.produce_delivery: Delivery = produce_delivery
+        self._state = NEW
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the broker is open."""
+        raise NotImplementedError
+
+    def _require_open(self) -> None:
+        """Raise :class:`ClientStateError` unless the client is between connect() and close()."""
+        if self._state == NEW:
+            raise ClientStateError("client is not connected: call connect() first")
+        if self._state == CLOSED:
+            raise ClientStateError("client is closed")
+
+    @contextlib.contextmanager
+    def _connecting(self) -> Iterator[None]:
+        """connect()'s state change around its tries: open now; if every try fails, back to
+        the state before (unless close() ran meanwhile)."""
+        if self._state == OPEN and self.connected:
+            raise ClientStateError("client is already connected")
+        previous, self._state = self._state, OPEN
+        try:
+            yield
+        except BaseException:
+            if self._state == OPEN:
+                self._state = previous
+            raise
+
+    def _retry_delay(
+        self,
+        exc: MegaConnectionError | MegaTimeoutError,
+        operation: Operation | None,
+        delays: Iterator[float],
+    ) -> float | None:
+        """After a failed attempt of ``operation`` (``None``: of connecting): the seconds to wait
+        before the next one (logged), or ``None`` when ``exc`` is final. Raises
+        :class:`ClientStateError` if the client was closed meanwhile.
+        """
+        if self._state == CLOSED:
+            raise ClientStateError("client was closed during the call") from exc
+        if operation is not None and not should_retry(exc, operation, self.produce_delivery):
+            return None
+        delay = next(delays, None)
+        if delay is not None:
+            log.info("%s; retrying in %.3fs", exc, delay)
+        return delay
 
 
 def now_ms() -> int:

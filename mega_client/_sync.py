@@ -11,12 +11,13 @@ import time
 from types import TracebackType
 
 from ._operations import (
+    CLOSED,
+    OPEN,
     ClientSettings,
     CorrelationIds,
     Delivery,
     Operation,
     Result,
-    should_retry,
 )
 from ._results import Consumed, Produced, TopicCreated
 from ._retry import RetryPolicy
@@ -44,8 +45,6 @@ log = logging.getLogger("mega_client")
 
 #: Bytes asked of the socket per ``recv``: a 1 MiB payload takes a few calls.
 RECV_BYTES = 256 * 1024
-
-_NEW, _OPEN, _CLOSED = "new", "open", "closed"
 
 
 class MessageClient(ClientSettings):
@@ -100,7 +99,6 @@ class MessageClient(ClientSettings):
             retry=retry,
             produce_delivery=produce_delivery,
         )
-        self._state = _NEW
         self._sock: socket.socket | None = None
         self._decoder = ResponseDecoder()
         self._cids = CorrelationIds()
@@ -127,17 +125,11 @@ class MessageClient(ClientSettings):
         client can be connected again.
         """
         with self._call_lock:
-            if self._state == _OPEN and self._sock is not None:
-                raise ClientStateError("client is already connected")
-            previous, self._state = self._state, _OPEN
             try:
-                self._with_retries(None)
-            except BaseException:
-                if self._state == _OPEN:
-                    self._state = previous
-                raise
+                with self._connecting():
+                    self._with_retries(None)
             finally:
-                if self._state == _CLOSED:  # close() ran meanwhile, and left the socket to us
+                if self._state == CLOSED:  # close() ran meanwhile, and left the socket to us
                     self._drop()
 
     def close(self) -> None:
@@ -145,7 +137,7 @@ class MessageClient(ClientSettings):
 
         A call blocked in another thread fails with :class:`ClientStateError`.
         """
-        self._state = _CLOSED
+        self._state = CLOSED
         if self._call_lock.acquire(blocking=False):
             try:
                 self._drop()
@@ -162,7 +154,7 @@ class MessageClient(ClientSettings):
                     self._sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> MessageClient:
-        if self._state != _OPEN:
+        if self._state != OPEN:
             self.connect()
         return self
 
@@ -208,12 +200,6 @@ class MessageClient(ClientSettings):
 
     # ------------------------------------------------------------------ internals
 
-    def _require_open(self) -> None:
-        if self._state == _NEW:
-            raise ClientStateError("client is not connected: call connect() first")
-        if self._state == _CLOSED:
-            raise ClientStateError("client is closed")
-
     def _call(self, operation: Operation) -> Result:
         # Arguments were checked by building ``operation``: nothing invalid gets here.
         with self._call_lock:
@@ -221,7 +207,7 @@ class MessageClient(ClientSettings):
                 self._require_open()
                 result = self._with_retries(operation)
             finally:
-                if self._state == _CLOSED:  # close() ran meanwhile, and left the socket to us
+                if self._state == CLOSED:  # close() ran meanwhile, and left the socket to us
                     self._drop()
             assert result is not None
             return result
@@ -237,14 +223,9 @@ class MessageClient(ClientSettings):
                     return None
                 return self._attempt(operation)
             except (MegaConnectionError, MegaTimeoutError) as exc:
-                if self._state == _CLOSED:
-                    raise ClientStateError("client was closed during the call") from exc
-                if operation is not None and not should_retry(exc, operation, self.produce_delivery):
-                    raise
-                delay = next(delays, None)
+                delay = self._retry_delay(exc, operation, delays)
                 if delay is None:
                     raise
-                log.info("%s; retrying in %.3fs", exc, delay)
                 time.sleep(delay)
 
     def _open(self) -> socket.socket:
@@ -265,7 +246,7 @@ class MessageClient(ClientSettings):
         # (a socket timeout would add a poll before every call, and a syscall per change of it).
         sock.setblocking(False)
         with self._sock_lock:
-            if self._state == _CLOSED:
+            if self._state == CLOSED:
                 sock.close()
                 raise ClientStateError("client was closed while connecting")
             self._sock = sock
