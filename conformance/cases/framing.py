@@ -369,14 +369,15 @@ def larger_than_4k(ctx: ClientContext) -> None:
 @case(
     "framing.response.coalesced-with-next-frame",
     clauses=("WIRE-5", "CLIENT-3", "CONN-9"),
-    options={"idle_timeout": 0.3},
+    options={"idle_timeout": 1.0},
 )
 def coalesced(ctx: ClientContext) -> None:
     """A PRODUCE answer that arrives in one segment together with the next frame (here the unsolicited
-    00 00 00 00 00 08, sent right after it when the idle timeout expires) is read exactly: the produce
-    succeeds with its offset, and the frame after it is not taken for the answer to the next request."""
+    00 00 00 00 00 08: the answer is delayed 1.3 s, past the broker's 1 s idle timeout, and the frame follows
+    it at once) is read exactly: the produce succeeds with its offset, and the frame after it is not taken for
+    the answer to the next request."""
     ctx.setup(T)
-    ctx.fault("produce:delay=450:once")
+    ctx.fault("produce:delay=1300:once")
     result = ctx.ok(ctx.produce(T, b"first"), "produce answered together with the unsolicited frame")
     ctx.check(result.get("offset") == 0, f"reported offset {result.get('offset')}, expected 0")
     sent = bytes(ctx.records()[0].sent)

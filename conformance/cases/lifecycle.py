@@ -12,7 +12,7 @@ from conformance.cases._util import wait_closed
 
 T = "probe-a"
 FAST = {"timeout_ms": 500}
-IDLE = {"idle_timeout": 0.3}
+IDLE = {"idle_timeout": 1.0}
 
 
 def _produce_requests(ctx: ClientContext) -> int:
@@ -353,11 +353,21 @@ UNSOLICITED = bytes([0, 0, 0, 0, 0, 8])
 
 
 def _go_idle(ctx: ClientContext) -> None:
-    """Set up, then stay idle until the broker has sent the unsolicited frame and shut its side down."""
+    """Set up, then stay idle until the broker has sent the unsolicited frame and shut its side down.
+
+    The broker records its close reason as it writes the frame and its FIN, in one step; the record only
+    counts as closed later, once the client closes too (or the broker stops lingering).
+    """
     ctx.setup(T)
-    sent = ctx.wait_for(lambda: bytes(ctx.records()[0].sent).endswith(UNSOLICITED), timeout=2.0)
-    ctx.check(sent, "harness: the broker did not send the unsolicited frame on the idle connection")
-    time.sleep(0.1)
+
+    def idle_closed() -> bool:
+        rec = ctx.records()[0]
+        return bytes(rec.sent).endswith(UNSOLICITED) and rec.close_reason is not None
+
+    ctx.check(
+        ctx.wait_for(idle_closed, timeout=3.0),
+        "harness: the broker did not send the unsolicited frame and close the idle connection",
+    )
 
 
 @case("lifecycle.idle.request-after-idle-close", clauses=("CONN-9", "CLIENT-14", "RESP-7"), options=IDLE)
