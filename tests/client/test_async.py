@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -36,7 +37,7 @@ from mega_client.protocol import (
 )
 from mock_broker import ThreadedMockBroker
 
-from .conftest import FAST_RETRY, run
+from .conftest import FAST_RETRY, eventually, run
 from .scripted import UNSOLICITED, Peer, Script, ScriptedBroker, Topics, answer
 
 Scripted = Callable[[Script | list[Script]], ScriptedBroker]
@@ -333,19 +334,20 @@ def test_unsolicited_frame_fails_pending_requests_with_a_connection_error(script
 
 def test_unsolicited_frame_while_idle_then_reconnect(scripted: Scripted) -> None:
     topics = Topics()
+    closed = threading.Event()
 
     def idle_close(peer: Peer) -> None:
         peer.serve(topics, count=1)
         peer.send(UNSOLICITED)
         peer.close()
+        closed.set()
 
     b = scripted([idle_close, lambda peer: peer.serve(topics)])
 
     async def main() -> None:
         async with client_for(b, retry=NO_RETRY) as client:
             await client.create_topic("t")
-            await asyncio.sleep(0.1)
-            assert not client.connected
+            await eventually(lambda: closed.is_set() and not client.connected, what="the client saw the idle close")
             assert (await client.produce("t", b"x")).offset == 0
 
     run(main())
@@ -474,16 +476,19 @@ def test_many_callers_share_one_reconnect(scripted: Scripted) -> None:
     topics = Topics()
     topics.logs["t"] = [(1, b"m")]
 
+    closed = threading.Event()
+
     def serve_one(peer: Peer) -> None:
         peer.serve(topics, count=1)
         peer.close()
+        closed.set()
 
     b = scripted([serve_one, lambda peer: peer.serve(topics)])
 
     async def main() -> None:
         async with client_for(b, retry=NO_RETRY) as client:
             await client.consume("t", 0)
-            await asyncio.sleep(0.1)  # the broker has closed the connection
+            await eventually(lambda: closed.is_set() and not client.connected, what="the client saw the close")
             results = await asyncio.gather(*(client.consume("t", 0) for _ in range(50)))
             assert all(r.payload == b"m" for r in results)
 

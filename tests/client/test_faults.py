@@ -22,7 +22,7 @@ from mega_client import (
 )
 from mock_broker import ThreadedMockBroker
 
-from .conftest import FAST_RETRY, run
+from .conftest import FAST_RETRY, run, wait_until
 
 
 def client_for(broker: ThreadedMockBroker, **options: object) -> MessageClient:
@@ -138,7 +138,8 @@ def test_idle_close_then_next_call(broker_factory: object) -> None:
     broker: ThreadedMockBroker = broker_factory(idle_timeout=0.1)
     with client_for(broker, retry=NO_RETRY) as client:
         client.create_topic("t")
-        time.sleep(0.3)  # the broker sends 00 00 00 00 00 08 and closes
+        # The broker sends 00 00 00 00 00 08 and its FIN in one step, as it records why it closes.
+        wait_until(lambda: broker.records()[0].close_reason == "idle timeout", what="the idle close")
         assert client.produce("t", b"x").offset == 0
     assert [m.payload for m in broker.messages("t")] == [b"x"]
 

@@ -408,17 +408,19 @@ def test_unsolicited_frame_on_a_safe_request_is_retried(scripted: Scripted) -> N
 
 def test_unsolicited_frame_while_idle_means_reconnect(scripted: Scripted) -> None:
     topics = Topics()
+    closed = threading.Event()
 
     def idle_close(peer: Peer) -> None:
         peer.serve(topics, count=1)
         time.sleep(0.05)
         peer.send(UNSOLICITED)
         peer.close()
+        closed.set()
 
     b = scripted([idle_close, lambda peer: peer.serve(topics)])
     with client_for(b, retry=NO_RETRY) as client:
         client.create_topic("t")
-        time.sleep(0.2)  # the broker gives up on the idle connection
+        assert closed.wait(5)  # the broker gave up on the idle connection
         assert client.produce("t", b"x").offset == 0  # not sent on the dead connection: no retry needed
     assert b.connections == 2
     assert [type(r) for r in b.requests()] == [CreateTopicRequest, ProduceRequest]
@@ -443,15 +445,18 @@ def test_answer_coalesced_with_the_unsolicited_frame(scripted: Scripted) -> None
 def test_bytes_while_idle_are_a_protocol_error(scripted: Scripted) -> None:
     topics = Topics()
 
+    sent = threading.Event()
+
     def chatty(peer: Peer) -> None:
         peer.serve(topics, count=1)
         peer.send(b"\x00\x00\x00\x07\x01")
+        sent.set()
         peer.wait_eof()
 
     b = scripted([chatty, lambda peer: peer.serve(topics)])
     with client_for(b) as client:
         client.create_topic("t")
-        time.sleep(0.1)
+        assert sent.wait(5)
         with pytest.raises(MegaProtocolError) as info:
             client.produce("t", b"x")
         assert info.value.reason == "unexpected-frame"
@@ -603,15 +608,17 @@ def test_retries_are_bounded(scripted: Scripted) -> None:
 
 def test_reconnect_after_the_broker_closed_the_idle_connection(scripted: Scripted) -> None:
     topics = Topics()
+    closed = threading.Event()
 
     def serve_one(peer: Peer) -> None:
         peer.serve(topics, count=1)
         peer.close()
+        closed.set()
 
     b = scripted([serve_one, lambda peer: peer.serve(topics)])
     with client_for(b, retry=NO_RETRY) as client:
         client.create_topic("t")
-        time.sleep(0.1)
+        assert closed.wait(5)
         assert client.produce("t", b"x").offset == 0  # even a PRODUCE: it was never sent on the dead socket
     assert b.connections == 2
     assert len([r for r in b.requests() if isinstance(r, ProduceRequest)]) == 1

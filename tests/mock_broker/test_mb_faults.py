@@ -37,6 +37,17 @@ def _connect_and_drain(address: tuple[str, int]) -> None:
         _drain(sock)
 
 
+def _connect_once_listening(address: tuple[str, int], timeout: float = 3.0) -> RawClient:
+    """Connect as soon as the broker listens again (AssertionError if it does not within ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return RawClient(address)
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, f"still refused after {timeout} s"
+            time.sleep(0.01)
+
+
 # -- grammar ---------------------------------------------------------------------------
 
 
@@ -380,15 +391,7 @@ def test_connect_refuse(broker):
     broker.faults.add("connect:refuse=300")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(broker.address, timeout=2)
-    deadline = time.monotonic() + 3
-    while True:
-        try:
-            c = RawClient(broker.address)
-            break
-        except ConnectionRefusedError:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    with c:
+    with _connect_once_listening(broker.address) as c:
         c.send(consume(1, "t", 0))  # the accepted connection is served
         c.expect_bytes(consume_ok(1, 42, 1, b"abc"))
         # ... and with "always" the listener is down again after it.
@@ -400,11 +403,12 @@ def test_connect_refuse_once_then_listens(broker):
     broker.faults.add("connect:refuse=150:once")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(broker.address, timeout=2)
-    time.sleep(0.25)
-    for _ in range(2):
-        with RawClient(broker.address) as c:
-            c.send(consume(1, "t", 0))
-            c.expect_bytes(consume_ok(1, 42, 1, b"abc"))
+    with _connect_once_listening(broker.address) as c:
+        c.send(consume(1, "t", 0))
+        c.expect_bytes(consume_ok(1, 42, 1, b"abc"))
+    with RawClient(broker.address) as c:  # once: still listening after that connection
+        c.send(consume(2, "t", 0))
+        c.expect_bytes(consume_ok(2, 42, 1, b"abc"))
 
 
 def test_connect_silent_never_reads_nor_answers(mega_broker_factory):
