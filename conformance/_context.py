@@ -79,7 +79,7 @@ class ClientContext:
         self.brokers: list[Broker] = []
         self.broker: Broker = self._new_broker(0)
         self._connect_timeout_ms = self.timeout_ms
-        self._listeners: list[socket.socket] = []
+        self._sockets: list[socket.socket] = []
 
     # -- broker --------------------------------------------------------------
 
@@ -99,9 +99,9 @@ class ClientContext:
         for broker in self.brokers:
             with contextlib.suppress(Exception):
                 broker.stop()
-        for sock in self._listeners:
+        for sock in self._sockets:
             sock.close()
-        self._listeners.clear()
+        self._sockets.clear()
 
     def fault(self, *rules: str) -> None:
         """Add fault rules to the broker (mock_broker's grammar)."""
@@ -162,24 +162,29 @@ class ClientContext:
             time.sleep(interval)
 
     def free_port(self) -> int:
-        """A port with nothing listening on it (connections are refused)."""
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
+        """A port with nothing listening on it (connections are refused) for the rest of the case.
+
+        A socket stays bound to it without listening, so that no other program can take the port
+        meanwhile and start accepting there.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self._sockets.append(sock)
+        return int(sock.getsockname()[1])
 
     def blackhole_port(self) -> int:
         """A port whose listener never accepts and whose backlog is full: a connect there hangs."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)
-        self._listeners.append(listener)
+        self._sockets.append(listener)
         port = int(listener.getsockname()[1])
         for _ in range(3):
             filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             filler.setblocking(False)
             with contextlib.suppress(BlockingIOError, OSError):
                 filler.connect(("127.0.0.1", port))
-            self._listeners.append(filler)
+            self._sockets.append(filler)
         time.sleep(0.05)
         return port
 

@@ -128,9 +128,9 @@ def test_refused_connection(driver: DriverProcess) -> None:
     import socket
 
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused, and the port stays ours
         port = s.getsockname()[1]
-    reply = driver("connect", host="127.0.0.1", port=port, timeout_ms=500)
+        reply = driver("connect", host="127.0.0.1", port=port, timeout_ms=500)
     assert reply["error"]["type"] == "connection"
     assert driver("close")["ok"] is True
 

@@ -163,9 +163,9 @@ def test_unreachable_broker_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens there once closed
-    assert main(["--broker", f"127.0.0.1:{port}"]) == 2
+        s.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused, and the port stays ours
+        port = s.getsockname()[1]
+        assert main(["--broker", f"127.0.0.1:{port}"]) == 2
     assert "cannot connect to the broker" in capsys.readouterr().err
 
 
