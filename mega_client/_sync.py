@@ -99,14 +99,14 @@ class MessageClient(ClientSettings):
             retry=retry,
             produce_delivery=produce_delivery,
         )
-        self._sock: socket.socket | None = None
+        self._conn: _Connection | None = None
         self._decoder = ResponseDecoder()
         self._cids = CorrelationIds()
         self._call_lock = threading.Lock()  # one call at a time
-        self._sock_lock = threading.Lock()  # guards _sock against close() from another thread
+        self._conn_lock = threading.Lock()  # guards _conn against close() from another thread
 
     def __repr__(self) -> str:
-        state = "connected" if self._sock is not None else self._state
+        state = "connected" if self._conn is not None else self._state
         return f"<MessageClient {self.host}:{self.port} {state}>"
 
     # ------------------------------------------------------------------ lifecycle
@@ -114,7 +114,7 @@ class MessageClient(ClientSettings):
     @property
     def connected(self) -> bool:
         """True while a connection to the broker is open."""
-        return self._sock is not None
+        return self._conn is not None
 
     def connect(self) -> None:
         """Open the connection, retrying as the retry policy says.
@@ -148,10 +148,10 @@ class MessageClient(ClientSettings):
         # its descriptor (a poll on -1, or on a number the OS has already given to another
         # socket). Shut it down instead: that wakes the call's poll, its send or recv fails,
         # and the call drops the socket itself (see _call) and raises ClientStateError.
-        with self._sock_lock:
-            if self._sock is not None:
+        with self._conn_lock:
+            if self._conn is not None:
                 with contextlib.suppress(OSError):  # already reset or closed by the peer
-                    self._sock.shutdown(socket.SHUT_RDWR)
+                    self._conn.sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> MessageClient:
         if self._state != OPEN:
@@ -228,7 +228,7 @@ class MessageClient(ClientSettings):
                     raise
                 time.sleep(delay)
 
-    def _open(self) -> socket.socket:
+    def _open(self) -> _Connection:
         """One try at connecting. Raises MegaConnectionError or MegaTimeoutError."""
         where = f"{self.host}:{self.port}"
         try:
@@ -245,36 +245,37 @@ class MessageClient(ClientSettings):
         # request's deadline, so a send or a recv that can go through at once costs one syscall
         # (a socket timeout would add a poll before every call, and a syscall per change of it).
         sock.setblocking(False)
-        with self._sock_lock:
+        conn = _new_connection(sock)
+        with self._conn_lock:
             if self._state == CLOSED:
                 sock.close()
                 raise ClientStateError("client was closed while connecting")
-            self._sock = sock
+            self._conn = conn
             self._decoder = ResponseDecoder()
         log.debug("connected to %s", where)
-        return sock
+        return conn
 
     def _drop(self) -> None:
         """Close the connection, if any: shutdown (FIN) then close. Only with the call lock held."""
-        with self._sock_lock:
-            sock, self._sock = self._sock, None
-        if sock is None:
+        with self._conn_lock:
+            conn, self._conn = self._conn, None
+        if conn is None:
             return
         with contextlib.suppress(OSError):  # already reset or closed by the peer
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.sock.close()
 
-    def _connection(self) -> socket.socket:
-        """The open socket, reconnecting (one try) if the last one was lost or closed by the broker."""
-        sock = self._sock
-        if sock is not None and not self._still_open(sock):
+    def _connection(self) -> _Connection:
+        """The open connection, reconnecting (one try) if the last one was lost or closed by the broker."""
+        conn = self._conn
+        if conn is not None and not self._still_open(conn):
             self._drop()
-            sock = None
-        if sock is None:
-            sock = self._open()
-        return sock
+            conn = None
+        if conn is None:
+            conn = self._open()
+        return conn
 
-    def _still_open(self, sock: socket.socket) -> bool:
+    def _still_open(self, conn: _Connection) -> bool:
         """Whether an idle connection is still usable, without blocking.
 
         No request is pending, so anything received since the last answer
@@ -285,10 +286,10 @@ class MessageClient(ClientSettings):
         protocol error (PROTOCOL.md CLIENT-9).
         """
         decoder = self._decoder
-        if not decoder.buffered and not _wait(sock, _READABLE, 0.0):
+        if not decoder.buffered and not conn.wait(_READABLE, 0.0):
             return True
         try:
-            data = sock.recv(RECV_BYTES)
+            data = conn.sock.recv(RECV_BYTES)
         except BlockingIOError:
             data = None
         except OSError as exc:
@@ -314,13 +315,13 @@ class MessageClient(ClientSettings):
 
     def _attempt(self, operation: Operation) -> Result:
         """Send ``operation`` once and read its answer."""
-        sock = self._connection()
+        conn = self._connection()
         cid = next(self._cids)
         data = encode_request(operation.request(cid))
         deadline = time.monotonic() + self.request_timeout
         try:
             try:
-                _send_all(sock, data, deadline)
+                _send_all(conn, data, deadline)
             except TimeoutError:
                 raise MegaTimeoutError(
                     f"sending {operation.name} (request {cid}) took over {self.request_timeout}s",
@@ -332,7 +333,7 @@ class MessageClient(ClientSettings):
                     request_sent=True,
                 ) from exc
             self._decoder.expect(operation.kind, cid)
-            event = self._read_answer(sock, operation, cid, deadline)
+            event = self._read_answer(conn, operation, cid, deadline)
             return operation.result(event)
         except BrokerError:
             raise  # a well-formed answer: the connection is fine
@@ -341,7 +342,7 @@ class MessageClient(ClientSettings):
             self._drop()
             raise
 
-    def _read_answer(self, sock: socket.socket, operation: Operation, cid: int, deadline: float) -> Response:
+    def _read_answer(self, conn: _Connection, operation: Operation, cid: int, deadline: float) -> Response:
         decoder = self._decoder
         while True:
             try:
@@ -353,9 +354,9 @@ class MessageClient(ClientSettings):
             if event is not None:
                 return event
             try:
-                if not _wait(sock, _READABLE, deadline - time.monotonic()):
+                if not conn.wait(_READABLE, deadline - time.monotonic()):
                     raise TimeoutError
-                chunk = sock.recv(RECV_BYTES)
+                chunk = conn.sock.recv(RECV_BYTES)
             except BlockingIOError:
                 continue  # woken without data after all
             except TimeoutError:
@@ -374,30 +375,70 @@ class MessageClient(ClientSettings):
             decoder.feed(chunk)
 
 
-_READABLE = select.POLLIN if hasattr(select, "poll") else 1
-_WRITABLE = select.POLLOUT if hasattr(select, "poll") else 4
+_HAVE_POLL = hasattr(select, "poll")  # every platform but Windows
+_READABLE = select.POLLIN if _HAVE_POLL else 1
+_WRITABLE = select.POLLOUT if _HAVE_POLL else 4
 
 
-def _wait(sock: socket.socket, events: int, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds (0: just look) for ``sock`` to be ready; False on timeout."""
-    if timeout < 0:
-        return False
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, events)
-        return bool(poller.poll(timeout * 1000.0))
-    want_read = events == _READABLE  # pragma: no cover - platforms without poll (Windows)
-    ready = select.select([sock] if want_read else [], [] if want_read else [sock], [sock], timeout)
-    return any(ready)
+class _Connection:
+    """An open, non-blocking socket and the means to wait for it to be ready.
+
+    This base class waits with ``select.select``; where ``select.poll``
+    exists (everywhere but Windows) connections are :class:`_PolledConnection`.
+    """
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def wait(self, events: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds (0: just look) for ``events``; False on timeout."""
+        if timeout < 0:
+            return False
+        sock = self.sock
+        want_read = events == _READABLE
+        ready = select.select([sock] if want_read else [], [] if want_read else [sock], [sock], timeout)
+        return any(ready)
 
 
-def _send_all(sock: socket.socket, data: bytes, deadline: float) -> None:
+class _PolledConnection(_Connection):
+    """Waits with one ``select.poll`` object, made and registered once per connection.
+
+    It watches POLLIN (waiting for an answer) until a send has to wait for
+    room, then POLLOUT until the next wait for an answer: a ``modify`` only
+    when the direction changes, never a new poll object per wait.
+    """
+
+    __slots__ = ("_events", "_poll")
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self._poll = select.poll()
+        self._poll.register(sock, _READABLE)
+        self._events = _READABLE
+
+    def wait(self, events: int, timeout: float) -> bool:
+        if timeout < 0:
+            return False
+        if events != self._events:
+            self._poll.modify(self.sock, events)
+            self._events = events
+        return bool(self._poll.poll(timeout * 1000.0))
+
+
+#: The kind of connection _open makes: the platform's best way of waiting, picked once.
+_new_connection: type[_Connection] = _PolledConnection if _HAVE_POLL else _Connection
+
+
+def _send_all(conn: _Connection, data: bytes, deadline: float) -> None:
     """``sendall`` on a non-blocking socket, within ``deadline``; TimeoutError past it."""
+    sock = conn.sock
     view = memoryview(data)
     while view:
         with contextlib.suppress(BlockingIOError):
             view = view[sock.send(view) :]
-        if view and not _wait(sock, _WRITABLE, deadline - time.monotonic()):
+        if view and not conn.wait(_WRITABLE, deadline - time.monotonic()):
             raise TimeoutError
 
 

@@ -1,9 +1,11 @@
 """Edge cases of the clients' lifecycle: close() racing a call in another thread, host names
-the resolver refuses to encode, a timeout while the write buffer is full."""
+the resolver refuses to encode, a timeout while the write buffer is full; the sync client's
+two ways of waiting for its socket."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import socket
 import threading
@@ -19,6 +21,7 @@ from mega_client import (
     MegaError,
     MegaTimeoutError,
     MessageClient,
+    _sync,
 )
 from mock_broker import ThreadedMockBroker
 
@@ -101,3 +104,33 @@ def test_timeout_while_the_write_buffer_is_full_leaves_no_unretrieved_future() -
         assert run(body()) == []
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [_sync._Connection, _sync._PolledConnection] if _sync._HAVE_POLL else [_sync._Connection],
+    ids=lambda k: k.__name__,
+)
+def test_sync_connection_waits_for_reading_and_writing(kind: type[_sync._Connection]) -> None:
+    """Both ways of waiting (select everywhere, one poll object per connection where poll
+    exists) answer the same, including after switching direction (the poll's modify)."""
+    readable, writable = _sync._READABLE, _sync._WRITABLE
+    a, b = socket.socketpair()
+    try:
+        a.setblocking(False)
+        conn = kind(a)
+        assert not conn.wait(readable, 0.0)
+        assert not conn.wait(readable, -1.0)  # a deadline already past: no syscall, not ready
+        b.send(b"x")
+        assert conn.wait(readable, 1.0)
+        assert conn.wait(writable, 0.0)
+        with contextlib.suppress(BlockingIOError):
+            while True:  # fill the send buffer: no room left to write
+                a.send(b"y" * 65536)
+        assert not conn.wait(writable, 0.0)
+        assert conn.wait(readable, 0.0)  # back to reading: the unread "x" is still there
+        assert a.recv(1) == b"x"
+        assert not conn.wait(readable, 0.01)
+    finally:
+        a.close()
+        b.close()

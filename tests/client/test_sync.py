@@ -123,9 +123,9 @@ def test_requests_on_the_wire(client: MessageClient, broker: ThreadedMockBroker)
 
 
 def test_tcp_nodelay_is_set(client: MessageClient) -> None:
-    sock = client._sock
-    assert sock is not None
-    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    conn = client._conn
+    assert conn is not None
+    assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_broker_errors_from_the_mock_broker_keep_the_connection(
