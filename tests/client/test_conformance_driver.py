@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,31 +19,22 @@ from mega_client.errors import (
     TopicNotFoundError,
 )
 from mock_broker import ThreadedMockBroker
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests._proc import LineReader, start_module
 
 
 class DriverProcess:
-    """The driver as the conformance runner sees it: a line in, a line out."""
+    """The driver as the conformance runner sees it: a line in, a line out (within 10 s)."""
 
     def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mega_client.conformance_driver", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        self.proc = start_module("mega_client.conformance_driver", *args)
+        self.lines = LineReader(self.proc)
         self.next_id = 1
 
     def send_line(self, line: str) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
-        reply = json.loads(self.proc.stdout.readline())
+        reply = json.loads(self.lines.readline(10))
         assert isinstance(reply, dict)
         return reply
 

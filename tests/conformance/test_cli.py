@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,25 +12,15 @@ import pytest
 
 from conformance import _cli
 from conformance._case import REGISTRY
+from tests._proc import run_module
 
 from .conftest import broken_driver
 
-ROOT = Path(__file__).resolve().parents[2]
 RECORD_KEYS = {"id", "area", "clauses", "level", "outcome", "reason"}
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return subprocess.run(
-        [sys.executable, "-m", "conformance", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_module("conformance", *args, timeout=timeout)
 
 
 def driver_arg(defect: str | None) -> str:

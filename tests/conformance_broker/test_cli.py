@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -18,75 +15,34 @@ from conformance._cli import main
 from conformance.broker import _cli as broker_cli
 from conformance.broker import broker_cases
 from mock_broker import ThreadedMockBroker
+from tests._proc import run_module, start_mock_broker, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 IDLE = "0.5"
 CAPACITY = "20000"
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.pop("COVERAGE_PROCESS_START", None)
-    return env
-
-
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "conformance", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_env(),
-        cwd=ROOT,
-        check=False,
-    )
+    return run_module("conformance", *args, timeout=timeout)
 
 
-def _start_mock(profile: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mock_broker",
-            "--port",
-            "0",
-            "--profile",
-            profile,
-            "--idle-timeout",
-            IDLE,
-            "--max-messages-per-topic",
-            CAPACITY,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-        cwd=ROOT,
+def _mock(profile: str) -> Iterator[str]:
+    proc, host, port = start_mock_broker(
+        "--profile", profile, "--idle-timeout", IDLE, "--max-messages-per-topic", CAPACITY
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    m = re.search(r"listening on ([\d.]+:\d+)", line)
-    if m is None:
-        proc.kill()
-        raise AssertionError(f"no 'listening on' line: {line!r}")
-    return proc, m.group(1)
+    try:
+        yield f"{host}:{port}"
+    finally:
+        stop(proc)
 
 
 @pytest.fixture
 def spec_broker() -> Iterator[str]:
-    proc, address = _start_mock("spec")
-    yield address
-    proc.terminate()
-    proc.communicate(timeout=10)
+    yield from _mock("spec")
 
 
 @pytest.fixture
 def reference_broker() -> Iterator[str]:
-    proc, address = _start_mock("reference")
-    yield address
-    proc.terminate()
-    proc.communicate(timeout=10)
+    yield from _mock("reference")
 
 
 def test_full_run_against_the_mock_broker(spec_broker: str, tmp_path: Path) -> None:

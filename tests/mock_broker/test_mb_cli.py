@@ -2,57 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import pytest
 
-import mock_broker
+from tests._proc import kill, run_module, start_mock_broker, stop
 
 from ._mb_support import RawClient, create, create_ok, pipelined, produce, produce_ok
 
-ROOT = str(Path(mock_broker.__file__).resolve().parent.parent)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("COVERAGE_PROCESS_START", None)
-    return env
-
 
 def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mock_broker", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=timeout,
-    )
+    return run_module("mock_broker", *args, timeout=timeout)
 
 
 def start_cli(*args: str) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_broker", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    m = re.search(r"listening on ([\d.]+):(\d+)", line)
-    if m is None:
-        proc.kill()
-        raise AssertionError(f"no 'listening on' line: {line!r} {proc.stderr.read() if proc.stderr else ''}")
-    return proc, int(m.group(2))
+    proc, _, port = start_mock_broker(*args)
+    return proc, port
 
 
 def test_help_documents_the_options():
@@ -114,12 +83,11 @@ def test_serves_logs_and_stops_cleanly_on_signal(sig):
             c.expect_bytes(create_ok(1, "t") + produce_ok(2, 0) + bytes.fromhex("00 00 00 03 00 09"))
             c.send_raw(b"\x00\x00\x00\x04\x09rest")  # reference profile: silent close
             assert c.read_to_eof() == b""
-        proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=10)
+        status, _, err = stop(proc, sig)
     finally:
         if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+            kill(proc)
+    assert status == 0, err
     assert "Traceback" not in err
     assert re.search(r"conn 1 .*closed", err), err
 
@@ -130,12 +98,11 @@ def test_debug_logs_each_request():
         with RawClient(("127.0.0.1", port)) as c:
             c.send(create(77, "dbg"))
             c.expect_bytes(create_ok(77, "dbg"))
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
+        status, _, err = stop(proc)
     finally:
         if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0
+            kill(proc)
+    assert status == 0
     assert "CreateTopicRequest(correlation_id=77" in err
 
 
@@ -151,12 +118,11 @@ def test_fault_option_applies_rules():
         with RawClient(("127.0.0.1", port)) as c:
             c.send_raw(pipelined([create(1, "t"), produce(2, "t", b"x"), produce(3, "t", b"y")]))
             c.expect_bytes(create_ok(2, "t") + produce_ok(2, 0) + bytes.fromhex("00 00 00 03 00 09"))
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
+        status, _, err = stop(proc)
     finally:
         if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0
+            kill(proc)
+    assert status == 0
     assert "fault produce:error=RESOURCE_EXHAUSTED:every=2 applied to request #3 (cid 3)" in err
 
 

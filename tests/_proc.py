@@ -1,0 +1,116 @@
+"""The kit's commands as subprocesses, for the tests: the environment, and waits that always end.
+
+Every wait here has a deadline: a child that stops talking is killed and the
+test fails with what it said, instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: The checkout the tests run from.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kit_env() -> dict[str, str]:
+    """This process's environment with the checkout first on PYTHONPATH (and no coverage hook)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.pop("COVERAGE_PROCESS_START", None)
+    return env
+
+
+def run_module(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` from the checkout, to its end (TimeoutExpired after ``timeout`` s)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=kit_env(),
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def start_module(module: str, *args: str) -> subprocess.Popen[str]:
+    """``python -m MODULE ARGS`` from the checkout, running, with every standard stream a pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=kit_env(),
+        cwd=ROOT,
+    )
+
+
+class LineReader:
+    """The lines a child writes to its stdout, each waited for with a deadline.
+
+    It reads the pipe itself (``select`` and ``os.read``), so it never blocks past the
+    deadline; do not mix it with reads of ``proc.stdout``.
+    """
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self._fd = proc.stdout.fileno()
+        self._buf = b""
+
+    def readline(self, timeout: float = 10.0) -> str:
+        """The next line (with its newline; "" at EOF). On timeout the child is killed and the test fails."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            remaining = deadline - time.monotonic()
+            ready = select.select([self._fd], [], [], max(remaining, 0))[0] if remaining > 0 else []
+            if not ready:
+                _, err = kill(self.proc)
+                raise AssertionError(f"no line from the child within {timeout} s; got {self._buf!r}; stderr: {err}")
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                line, self._buf = self._buf, b""
+                return line.decode("utf-8", "replace")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode("utf-8", "replace") + "\n"
+
+
+def kill(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Kill ``proc`` and collect what it wrote (stdout, stderr)."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    out, err = proc.communicate(timeout=10)
+    return out or "", err or ""
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 10.0) -> tuple[int, str, str]:
+    """Send ``sig`` and wait for the exit (killing it after ``timeout`` s): exit status, stdout, stderr."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = kill(proc)
+        raise AssertionError(f"still running {timeout} s after signal {sig}; stderr: {err}") from None
+    return proc.returncode, out or "", err or ""
+
+
+def start_mock_broker(*args: str, timeout: float = 10.0) -> tuple[subprocess.Popen[str], str, int]:
+    """``python -m mock_broker --port 0 ARGS``, once it says where it listens: (process, host, port)."""
+    proc = start_module("mock_broker", "--port", "0", *args)
+    line = LineReader(proc).readline(timeout)
+    m = re.search(r"listening on ([\d.]+):(\d+)", line)
+    if m is None:
+        _, err = kill(proc)
+        raise AssertionError(f"no 'listening on' line: {line!r}; stderr: {err}")
+    return proc, m.group(1), int(m.group(2))
