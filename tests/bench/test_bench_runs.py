@@ -18,6 +18,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+#: One xdist worker runs every test here, so the module fixture runs the benchmark once (with
+#: ``--dist loadgroup``, as tox runs pytest; under plain ``-n`` each worker with a test here runs it).
+pytestmark = pytest.mark.xdist_group("bench")
+
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
