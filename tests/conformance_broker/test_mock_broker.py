@@ -34,6 +34,13 @@ def _bad(results: list[CaseResult]) -> list[tuple[str, str, str]]:
     return [(r.case.id, r.outcome, r.reason) for r in results if r.outcome != "pass"]
 
 
+def _too_slow_to_measure(result: CaseResult) -> bool:
+    """performance.consume-cost skips itself when a loaded machine fills too few messages in its time."""
+    return (
+        result.case.id == "performance.consume-cost" and result.outcome == "skipped" and "stored only" in result.reason
+    )
+
+
 def test_spec_profile_passes_every_case(spec_results: list[CaseResult]) -> None:
     """One test per run: a module fixture would run again on every xdist worker that gets a test of it."""
     assert len(spec_results) >= 40
@@ -42,7 +49,7 @@ def test_spec_profile_passes_every_case(spec_results: list[CaseResult]) -> None:
     should = [r for r in spec_results if r.case.level is Level.SHOULD and r.case.id not in TIMING]
     assert not _bad(should), _bad(should)
     timing = [r for r in spec_results if r.case.id in TIMING]
-    assert all(r.outcome in ("pass", "non-strict") for r in timing), _bad(timing)
+    assert all(r.outcome in ("pass", "non-strict") or _too_slow_to_measure(r) for r in timing), _bad(timing)
     v = verdicts(spec_results)
     assert v.spec_conformant
     assert v.reference_compatible
@@ -59,7 +66,9 @@ def test_spec_profile_passes_every_case(spec_results: list[CaseResult]) -> None:
     assert wire.received[4] == 0x03  # the request, as the broker received it
     assert wire.sent[:5] == bytes.fromhex("0000000701")  # its answer
     assert "reference-defect" in by_id["connections.fifty-at-once"].record()["tags"]
-    assert "CONSUME offset 0" in by_id["performance.consume-cost"].reason  # the measurement, on a pass too
+    cost = by_id["performance.consume-cost"]
+    if not _too_slow_to_measure(cost):
+        assert "CONSUME offset 0" in cost.reason  # the measurement, on a pass too
 
 
 def test_reference_profile_passes_every_unmarked_case(reference_results: list[CaseResult]) -> None:
