@@ -20,7 +20,6 @@ from .broker import _cli as _broker_cli
 PROG = "mega-conformance"
 
 EXIT_OK = 0
-EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 

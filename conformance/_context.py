@@ -7,7 +7,7 @@ import binascii
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn, Protocol
 
 from ._case import Case, CaseFailed, CaseSkipped
@@ -24,22 +24,6 @@ DEADLINE_SLACK_S = 2.0
 def deadline_for(timeout_ms: int) -> float:
     """Seconds the runner waits for the reply to one command (docs/CONFORMANCE.md)."""
     return DEADLINE_SLACK_S + DEADLINE_TIMEOUTS * timeout_ms / 1000
-
-
-class Record(Protocol):
-    """What the judge reads of the broker's ConnectionRecord."""
-
-    id: int
-    close_reason: str | None
-
-    @property
-    def received(self) -> bytes: ...
-
-    @property
-    def sent(self) -> bytes: ...
-
-    @property
-    def closed(self) -> bool: ...
 
 
 class Broker(Protocol):
@@ -294,6 +278,3 @@ class ClientContext:
 
     def connections_opened(self) -> int:
         return len(self.records())
-
-    def iter_requests(self) -> Iterator[WireRequest]:
-        yield from self.sent_requests()

@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: The error types of the contract.
-ERROR_TYPES = ("broker", "connection", "timeout", "protocol", "usage", "unsupported")
-
 #: The ops every driver must know.
 BASE_OPS = ("connect", "create_topic", "produce", "consume", "close")
 
@@ -149,10 +146,6 @@ class Driver:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
     def start(self) -> None:
         """Start the driver process (a no-op when it is running)."""
         if self.alive:
@@ -201,10 +194,6 @@ class Driver:
         if proc is not None:
             self._kill(proc)
         self._reap()
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:

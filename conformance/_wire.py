@@ -52,16 +52,6 @@ class WireRequest:
     def type_name(self) -> str:
         return TYPE_NAMES.get(self.message_type, f"type 0x{self.message_type:02x}")
 
-    @property
-    def timestamp_at(self) -> int:
-        """Where the timestamp field starts in ``raw``."""
-        return 9 + self.topic_length
-
-    @property
-    def payload_length_at(self) -> int:
-        """Where the payload_length field starts in ``raw``."""
-        return 17 + self.topic_length + (4 if self.message_type == CONSUME else 0)
-
 
 @dataclass(frozen=True)
 class Split:

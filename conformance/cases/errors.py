@@ -118,13 +118,6 @@ def unknown_code(ctx: ClientContext) -> None:
     ctx.check(err.code in ("UNKNOWN_42", "42"), f"code {err.code!r}, expected UNKNOWN_42")
 
 
-@case("errors.broker.no-effect-reported", clauses=("CLIENT-15", "ERR-14"))
-def error_not_success(ctx: ClientContext) -> None:
-    """A PRODUCE answered with an error is never reported with an offset: the error is an error."""
-    reply = _injected(ctx, "produce", "INTERNAL_ERROR")
-    ctx.check(not reply.ok, f"produce answered INTERNAL_ERROR was reported as success {dict(reply.result)}")
-
-
 # -- the connection goes on after a broker error ----------------------------------------------
 
 

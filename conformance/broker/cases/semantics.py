@@ -21,7 +21,6 @@ from conformance.broker._frames import (
 from conformance.broker._registry import broker_case
 from mega_client.protocol import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
-CIDS = (0, -1, INT32_MIN, INT32_MAX)
 TIMESTAMPS = (0, -1, INT64_MIN, INT64_MAX)
 
 
