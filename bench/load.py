@@ -32,12 +32,16 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-from mega_client.protocol import ConsumeRequest, ProduceRequest, encode_request
+from mega_client.protocol import ConsumeRequest, ProduceRequest, encode_request, layouts
 
 #: Size of a successful PRODUCE response.
-PRODUCE_RESPONSE_BYTES = 17
+PRODUCE_RESPONSE_BYTES = layouts.PRODUCE_OK.size
 #: Size of a successful CONSUME response, without the payload.
-CONSUME_RESPONSE_FIXED_BYTES = 21
+CONSUME_RESPONSE_FIXED_BYTES = layouts.CONSUME_OK_HEAD.size
+#: Where an answer's success byte is; the error code follows it in an error answer.
+SUCCESS_AT = layouts.SUCCESS_AT
+#: Size of an error answer.
+ERROR_RESPONSE_BYTES = layouts.ERROR_RESPONSE.size
 #: Requests in one prebuilt ring (also how many distinct offsets a CONSUME ring reads).
 RING_REQUESTS = 1024
 #: Seconds without a byte from a busy connection before the run is declared stuck.
@@ -131,7 +135,7 @@ def _check_answer(buf: bytearray, n: int, carry: int, rsize: int) -> None:
 
     ``carry`` is how many bytes of a partial answer came before this chunk.
     """
-    at = (rsize - carry) % rsize + 4
+    at = (rsize - carry) % rsize + SUCCESS_AT
     if at < n and buf[at] != 1:
         code = buf[at + 1] if at + 1 < n else -1
         raise RuntimeError(
@@ -182,6 +186,7 @@ def _drive_single_closed(job: LoadJob) -> tuple[int, float, int]:
         t_base = t0
         i = 0
         recv_into = sock.recv_into
+        success_at, error_bytes = SUCCESS_AT, ERROR_RESPONSE_BYTES
         spin = job.spin
         if spin:
             sock.setblocking(False)
@@ -199,7 +204,7 @@ def _drive_single_closed(job: LoadJob) -> tuple[int, float, int]:
                 if not n:
                     raise ConnectionError("the server closed the connection")
                 got += n
-                if got >= 6 and buf[4] != 1:  # an error answer is 6 bytes: do not wait for more
+                if got >= error_bytes and buf[success_at] != 1:  # an error answer: do not wait for more
                     _check_answer(buf, got, 0, rsize)
             done += 1
             if total is not None:

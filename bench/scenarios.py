@@ -31,6 +31,7 @@ from typing import Any
 
 from mega_client.protocol import (
     CreateTopicRequest,
+    ErrorCode,
     ErrorResponse,
     ProduceRequest,
     Request,
@@ -273,7 +274,7 @@ def create_topics(port: int, names: list[str]) -> None:
     ts = bench_timestamp()
     answers = exchange(port, [CreateTopicRequest(i + 1, n, ts) for i, n in enumerate(names)])
     for name, a in zip(names, answers, strict=True):
-        if isinstance(a, ErrorResponse) and a.error_code != 5:
+        if isinstance(a, ErrorResponse) and a.error_code != ErrorCode.TOPIC_ALREADY_EXISTS:
             raise RuntimeError(f"CREATE_TOPIC {name}: error {a.error_code}")
 
 
