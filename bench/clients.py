@@ -10,11 +10,17 @@ without the noise of the wake-ups that dominate a closed loop on this machine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mega_client import AsyncMessageClient, MessageClient
+from mega_client.protocol import layouts
+
+#: Where an answer's success byte is; the error code follows it in an error answer.
+SUCCESS_AT = layouts.SUCCESS_AT
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,29 @@ class ClientSpec:
     concurrency: int = 64
 
 
+def measure_closed_loop(step: Callable[[], object], warmup: float, duration: float) -> tuple[int, float, float]:
+    """Call ``step`` again and again: for ``warmup`` seconds, then counting for ``duration``.
+
+    Returns ``(calls in the window, the window's seconds, process CPU seconds in it)``.
+    """
+    now = time.monotonic
+    t0 = now()
+    measure_from = t0 + warmup
+    deadline = measure_from + duration
+    n = 0
+    base = -1
+    t_base = cpu_base = 0.0
+    while True:
+        step()
+        n += 1
+        t = now()
+        if base < 0:
+            if t >= measure_from:
+                base, t_base, cpu_base = n, t, time.process_time()
+        elif t >= deadline:
+            return n - base, t - t_base, time.process_time() - cpu_base
+
+
 def raw_socket_loop(spec: ClientSpec) -> tuple[int, float, float]:
     """Send the prebuilt request, read exactly the answer's length; again and again.
 
@@ -49,57 +78,30 @@ def raw_socket_loop(spec: ClientSpec) -> tuple[int, float, float]:
     view = memoryview(buf)
     sendall = sock.sendall
     recv_into = sock.recv_into
-    now = time.monotonic
+
+    def round_trip() -> None:
+        sendall(request)
+        got = 0
+        while got < response_bytes:
+            k = recv_into(view[got:], response_bytes - got)
+            if not k:
+                raise ConnectionError("the server closed the connection")
+            got += k
+
     try:
-        t0 = now()
-        measure_from = t0 + spec.warmup
-        deadline = measure_from + spec.duration
-        n = 0
-        base = -1
-        t_base = cpu_base = 0.0
-        while True:
-            sendall(request)
-            got = 0
-            while got < response_bytes:
-                k = recv_into(view[got:], response_bytes - got)
-                if not k:
-                    raise ConnectionError("the server closed the connection")
-                got += k
-            n += 1
-            t = now()
-            if base < 0:
-                if n == 1 and buf[4] != 1:
-                    raise RuntimeError(f"the server answered an error (code {buf[5]})")
-                if t >= measure_from:
-                    base, t_base, cpu_base = n, t, time.process_time()
-            elif t >= deadline:
-                return n - base, t - t_base, time.process_time() - cpu_base
+        round_trip()  # one answer checked before the loop: the server answers with success
+        if buf[SUCCESS_AT] != 1:
+            raise RuntimeError(f"the server answered an error (code {buf[SUCCESS_AT + 1]})")
+        return measure_closed_loop(round_trip, spec.warmup, spec.duration)
     finally:
         sock.close()
 
 
 def sync_client_loop(spec: ClientSpec) -> tuple[int, float, float]:
     """``MessageClient.produce`` in a closed loop on one connection."""
-    now = time.monotonic
-    topic = spec.topic
-    payload = spec.payload
     with MessageClient(spec.host, spec.port) as client:
-        produce = client.produce
-        t0 = now()
-        measure_from = t0 + spec.warmup
-        deadline = measure_from + spec.duration
-        n = 0
-        base = -1
-        t_base = cpu_base = 0.0
-        while True:
-            produce(topic, payload)
-            n += 1
-            t = now()
-            if base < 0:
-                if t >= measure_from:
-                    base, t_base, cpu_base = n, t, time.process_time()
-            elif t >= deadline:
-                return n - base, t - t_base, time.process_time() - cpu_base
+        produce = functools.partial(client.produce, spec.topic, spec.payload)
+        return measure_closed_loop(produce, spec.warmup, spec.duration)
 
 
 def async_client_pipelined(spec: ClientSpec) -> tuple[int, float, float]:
