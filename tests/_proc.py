@@ -28,15 +28,17 @@ def kit_env() -> dict[str, str]:
     return env
 
 
-def run_module(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``python -m MODULE ARGS`` from the checkout, to its end (TimeoutExpired after ``timeout`` s)."""
+def run_module(
+    module: str, *args: str, timeout: float = 120, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` in ``cwd`` (the checkout), to its end (TimeoutExpired after ``timeout`` s)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         env=kit_env(),
-        cwd=ROOT,
+        cwd=cwd,
         check=False,
     )
 
