@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +46,6 @@ def reference_broker() -> Iterator[str]:
 
 def test_full_run_against_the_mock_broker(spec_broker: str, tmp_path: Path) -> None:
     out = {name: tmp_path / name for name in ("run.json", "run.xml", "run.html")}
-    started = time.monotonic()
     proc = run_cli(
         "--broker",
         spec_broker,
@@ -62,9 +60,7 @@ def test_full_run_against_the_mock_broker(spec_broker: str, tmp_path: Path) -> N
         "--report",
         str(out["run.html"]),
     )
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert elapsed < 30
     assert "spec-conformant: yes" in proc.stdout
     assert "reference-compatible: yes" in proc.stdout
     records = json.loads(out["run.json"].read_text(encoding="utf-8"))
