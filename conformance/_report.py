@@ -137,8 +137,8 @@ def junit_xml(results: Sequence[CaseResult], suite_name: str = "mega-conformance
     return data
 
 
-def write_junit(path: str | Path, results: Sequence[CaseResult]) -> None:
-    Path(path).write_bytes(junit_xml(results))
+def write_junit(path: str | Path, results: Sequence[CaseResult], suite_name: str = "mega-conformance") -> None:
+    Path(path).write_bytes(junit_xml(results, suite_name))
 
 
 # -- HTML ---------------------------------------------------------------------

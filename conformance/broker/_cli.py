@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 from conformance._case import REGISTRY
-from conformance._report import html_report, junit_xml, run_printing, summary_table, write_json
+from conformance._report import run_printing, summary_table, write_html, write_json, write_junit
 from conformance._runner import exit_status
 
 from ._context import DEFAULT_TIMEOUT, Target, parse_address
@@ -130,9 +129,10 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
         if args.json:
             write_json(args.json, results)
         if args.junit_xml:
-            Path(args.junit_xml).write_bytes(junit_xml(results, suite_name="mega-conformance-broker"))
+            write_junit(args.junit_xml, results, suite_name="mega-conformance-broker")
         if args.report:
-            page = html_report(
+            write_html(
+                args.report,
                 results,
                 title=f"MEGA broker conformance report: {target.address}",
                 driver=f"{target.address} ({'; '.join(settings)})",
@@ -140,7 +140,6 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
                 verdicts=verdicts,
                 subject_label="broker",
             )
-            Path(args.report).write_text(page, encoding="utf-8")
     except OSError as exc:
         print(f"{prog}: error: {output_error(exc)}", file=sys.stderr)
         return EXIT_USAGE

@@ -69,6 +69,7 @@ def test_full_run_against_the_mock_broker(spec_broker: str, tmp_path: Path) -> N
     marked = [r for r in records if "reference-defect" in r.get("tags", ())]
     assert {r["id"] for r in marked} >= {"malformed.unknown-type", "connections.fifty-at-once"}
     suites = ET.parse(out["run.xml"]).getroot()
+    assert suites.get("name") == "mega-conformance-broker"
     assert suites.get("tests") == str(len(records))
     assert suites.get("failures") == "0"
     tags = suites.find(".//testcase[@name='malformed.unknown-type']/properties/property[@name='tags']")
