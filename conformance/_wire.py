@@ -131,6 +131,8 @@ def hexdump(data: bytes, limit: int = 2048) -> str:
 
 
 def hexline(data: bytes, limit: int = 64) -> str:
-    """Bytes as ``00 01 ..`` on one line, cut after ``limit`` bytes."""
+    """Bytes as ``00 01 ..`` on one line, cut after ``limit`` bytes; ``(nothing)`` for none."""
+    if not data:
+        return "(nothing)"
     text = data[:limit].hex(" ")
     return text + (f" ... ({len(data)} bytes)" if len(data) > limit else "")

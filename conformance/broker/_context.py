@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from conformance._case import Case, CaseFailed, CaseSkipped
+from conformance._wire import hexline
 
 from ._frames import (
     Expected,
@@ -27,7 +28,6 @@ from ._frames import (
     create_topic,
     describe_response,
     explain,
-    hexline,
     produce,
     produce_ok,
 )

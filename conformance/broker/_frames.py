@@ -18,25 +18,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The protocol's numbers and limits live in one place (mega_client.protocol, through the
+# client judge's conformance._wire); the response layouts below are spelled out here, field by
+# field, on purpose.
+from conformance._wire import CONSUME, hexline
+from conformance._wire import i32 as get_i32
 from mega_client.protocol import (
-    MAX_PAYLOAD_BYTES,
-    MAX_TOPIC_BYTES,
     ConsumeRequest,
     CreateTopicRequest,
     ErrorCode,
-    MessageType,
     ProduceRequest,
     encode_request,
 )
-
-# The protocol's numbers and limits live in one place (mega_client.protocol); the
-# response layouts below are spelled out here, field by field, on purpose.
-PRODUCE = int(MessageType.PRODUCE)
-CONSUME = int(MessageType.CONSUME)
-CREATE_TOPIC = int(MessageType.CREATE_TOPIC)
-
-MAX_PAYLOAD = MAX_PAYLOAD_BYTES
-MAX_TOPIC = MAX_TOPIC_BYTES
 
 INVALID_REQUEST = int(ErrorCode.INVALID_REQUEST)
 INVALID_MESSAGE_TYPE = int(ErrorCode.INVALID_MESSAGE_TYPE)
@@ -70,19 +63,6 @@ def i64(value: int) -> bytes:
 def u16(value: int) -> bytes:
     """``value`` as the u16 of the CREATE_TOPIC echo: 2 bytes, big-endian, unsigned."""
     return value.to_bytes(2, "big", signed=False)
-
-
-def get_i32(data: bytes, at: int) -> int:
-    return int.from_bytes(data[at : at + 4], "big", signed=True)
-
-
-def get_i64(data: bytes, at: int) -> int:
-    return int.from_bytes(data[at : at + 8], "big", signed=True)
-
-
-def hexline(data: bytes, limit: int = 48) -> str:
-    text = data[:limit].hex(" ")
-    return text + (f" ... ({len(data)} bytes)" if len(data) > limit else "") if data else "(nothing)"
 
 
 # -- requests ---------------------------------------------------------------------------

@@ -9,13 +9,11 @@ in the unsolicited frame (idle.*), RESOURCE_EXHAUSTED in limits.topic-capacity.
 
 from __future__ import annotations
 
+from conformance._wire import CREATE_TOPIC, MAX_PAYLOAD, PRODUCE
 from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
-    CREATE_TOPIC,
     INVALID_OFFSET,
-    MAX_PAYLOAD,
     MESSAGE_TOO_LARGE,
-    PRODUCE,
     TOPIC_ALREADY_EXISTS,
     TOPIC_NOT_FOUND,
     consume,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from conformance._wire import CONSUME, CREATE_TOPIC
 from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
-    CONSUME,
-    CREATE_TOPIC,
     TOPIC_ALREADY_EXISTS,
     TOPIC_NOT_FOUND,
     consume,

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import time
 
+from conformance._wire import CONSUME, CREATE_TOPIC, MAX_PAYLOAD, PRODUCE
 from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
-    CONSUME,
-    CREATE_TOPIC,
     INVALID_OFFSET,
-    MAX_PAYLOAD,
     MESSAGE_TOO_LARGE,
-    PRODUCE,
     RESOURCE_EXHAUSTED,
     consume,
     consume_ok,

@@ -8,17 +8,14 @@ close a reset that could destroy its answer.
 
 from __future__ import annotations
 
+from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE, hexline
 from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
-    CONSUME,
-    CREATE_TOPIC,
     INVALID_MESSAGE_TYPE,
     INVALID_REQUEST,
-    PRODUCE,
     create_ok,
     create_topic,
     error,
-    hexline,
     i32,
     produce,
     produce_ok,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE
 from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
-    CONSUME,
-    CREATE_TOPIC,
     INVALID_OFFSET,
     INVALID_REQUEST,
-    PRODUCE,
     Expected,
     consume,
     create_ok,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from conformance._wire import i32 as get_i32
+from conformance._wire import i64 as get_i64
 from conformance.broker._context import BrokerContext, Connection
 from conformance.broker._frames import (
     INVALID_OFFSET,
@@ -13,8 +15,6 @@ from conformance.broker._frames import (
     create_topic,
     describe_response,
     error,
-    get_i32,
-    get_i64,
     produce,
     produce_ok,
 )
