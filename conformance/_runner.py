@@ -70,6 +70,22 @@ def verdict(level: Level, failed: bool, strict: bool) -> Outcome:
     return "fail"
 
 
+def outcome_of(level: Level, *, failed: bool, skipped: bool, harness_error: bool, strict: bool) -> Outcome:
+    """A case's outcome: skipped, fail for a harness error whatever the level, else :func:`verdict`."""
+    if skipped:
+        return "skipped"
+    if harness_error:
+        return "fail"
+    return verdict(level, failed, strict)
+
+
+def harness_reason(exc: BaseException) -> str:
+    """The reason of a case the harness itself failed to run: the exception, and where it was raised."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+    return f"harness error{where}: {type(exc).__name__}: {exc}"
+
+
 def mock_broker_factory(**options: Any) -> Broker:
     """Start an in-process mock broker (mock_broker.ThreadedMockBroker) with ``options``."""
     broker: Broker = ThreadedMockBroker(**options).start()
@@ -150,23 +166,16 @@ class Runner:
         except DriverFault as exc:
             failed, harness_error, reason = True, True, f"driver could not run: {exc}"
         except Exception as exc:
-            failed, harness_error = True, True
-            tb = traceback.extract_tb(exc.__traceback__)
-            where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-            reason = f"harness error{where}: {type(exc).__name__}: {exc}"
+            failed, harness_error, reason = True, True, harness_reason(exc)
         duration = time.monotonic() - started
         transcript: list[ConnectionTranscript] = []
         if ctx is not None:
             self._cleanup(ctx)
             transcript = _transcript(ctx)
             ctx.stop_brokers()
-        outcome: Outcome
-        if skipped:
-            outcome = "skipped"
-        elif harness_error:
-            outcome = "fail"
-        else:
-            outcome = verdict(case.level, failed, self.strict)
+        outcome = outcome_of(
+            case.level, failed=failed, skipped=skipped, harness_error=harness_error, strict=self.strict
+        )
         log = [LogLine(line.at - started, line.direction, _cut(line.text)) for line in driver.log]
         driver.log.clear()
         return CaseResult(case, outcome, reason, duration, transcript, log, driver.stderr_since(mark))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import socket
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from conformance._case import Case, CaseFailed, CaseSkipped, Level, Outcome
-from conformance._runner import CaseResult, ConnectionTranscript, verdict
+from conformance._case import Case, CaseFailed, CaseSkipped, Level
+from conformance._runner import CaseResult, ConnectionTranscript, harness_reason, outcome_of
 
 from ._context import BrokerContext, Target, new_run_id
 from ._registry import is_reference_defect
@@ -64,20 +63,13 @@ class BrokerRunner:
         except CaseSkipped as exc:
             skipped, reason = True, str(exc) or "not applicable"
         except Exception as exc:
-            failed = harness_error = True
-            tb = traceback.extract_tb(exc.__traceback__)
-            where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
-            reason = f"harness error{where}: {type(exc).__name__}: {exc}"
+            failed, harness_error, reason = True, True, harness_reason(exc)
         finally:
             ctx.close_all()
         duration = time.monotonic() - started
-        outcome: Outcome
-        if skipped:
-            outcome = "skipped"
-        elif harness_error:
-            outcome = "fail"
-        else:
-            outcome = verdict(case.level, failed, self.strict)
+        outcome = outcome_of(
+            case.level, failed=failed, skipped=skipped, harness_error=harness_error, strict=self.strict
+        )
         if ctx.notes:
             notes = "; ".join(ctx.notes)
             reason = f"{reason} [{notes}]" if reason else notes

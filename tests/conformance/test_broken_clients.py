@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance._case import REGISTRY
+from conformance._case import REGISTRY, Case, Level
 from conformance._runner import Runner
+from conformance.broker import BrokerRunner, Target
+from mock_broker import ThreadedMockBroker
 
 from .broken_clients.megaclient import DEFECTS
 
@@ -91,3 +93,22 @@ def test_hung_driver_is_replaced(runner_for: Callable[[str, bool], Runner]) -> N
     after = runner.run_case(REGISTRY.get("framing.create-topic.echo-decoded"))
     assert after.outcome == "pass", after.reason
     assert runner.driver.starts == starts + 1  # the next case started a fresh driver
+
+
+def _crash(ctx: object) -> None:
+    raise ZeroDivisionError("the case itself is broken")
+
+
+@pytest.mark.parametrize("subject", ["client", "broker"])
+def test_a_case_that_crashes_fails_whatever_its_level(subject: str, runner_for: Callable[[str, bool], Runner]) -> None:
+    """A harness error is a failure even of a SHOULD case without --strict, and says where it happened."""
+    area = "framing" if subject == "client" else "layout"
+    case = Case(f"{area}.crash", area, ("WIRE-1",), Level.SHOULD, "Crashes.", _crash, subject=subject)
+    if subject == "client":
+        result = runner_for("correct", False).run_case(case)
+    else:
+        with ThreadedMockBroker(record=False) as broker:
+            result = BrokerRunner(Target(broker.host, broker.port)).run_case(case)
+    assert result.outcome == "fail"
+    assert result.reason.startswith("harness error at test_broken_clients.py:")
+    assert result.reason.endswith("ZeroDivisionError: the case itself is broken")
