@@ -32,6 +32,7 @@ from ._limits import (
 )
 from ._receivebuffer import ReceiveBuffer
 
+# Short module-level names for the layouts the decoders' inner loops use on every frame.
 _CID = _layouts.CORRELATION_ID
 _REQ_HEAD = _layouts.REQUEST_HEAD
 _REQ_TAIL = _layouts.REQUEST_TAIL
