@@ -131,13 +131,7 @@ class Runner:
         cases: Iterable[Case],
         on_result: Callable[[CaseResult], None] | None = None,
     ) -> list[CaseResult]:
-        results = []
-        for case in cases:
-            result = self.run_case(case)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-        return results
+        return run_all(self.run_case, cases, on_result)
 
     def run_case(self, case: Case) -> CaseResult:
         driver = self.driver
@@ -227,3 +221,18 @@ def _transcript(ctx: ClientContext) -> list[ConnectionTranscript]:
 def exit_status(results: Iterable[CaseResult]) -> int:
     """0 when no case failed (every MUST case passed, and with --strict every SHOULD case), else 1."""
     return 1 if any(r.outcome == "fail" for r in results) else 0
+
+
+def run_all(
+    run_case: Callable[[Case], CaseResult],
+    cases: Iterable[Case],
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> list[CaseResult]:
+    """Run ``cases`` one after another, handing each result to ``on_result`` as it ends."""
+    results = []
+    for case in cases:
+        result = run_case(case)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from conformance._case import Case, CaseFailed, CaseSkipped, Level
-from conformance._runner import CaseResult, ConnectionTranscript, harness_reason, outcome_of
+from conformance._runner import CaseResult, ConnectionTranscript, harness_reason, outcome_of, run_all
 
 from ._context import BrokerContext, Target, new_run_id
 from ._registry import is_reference_defect
@@ -43,13 +43,7 @@ class BrokerRunner:
         if self._runs:
             self.target = dataclasses.replace(self.target, run_id=new_run_id())
         self._runs += 1
-        results = []
-        for case in cases:
-            result = self.run_case(case)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-        return results
+        return run_all(self.run_case, cases, on_result)
 
     def run_case(self, case: Case) -> CaseResult:
         ctx = BrokerContext(case, self.target)
