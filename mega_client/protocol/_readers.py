@@ -65,6 +65,9 @@ class RequestDecoder:
     it is true the stream is lost and every later call raises the same error.
     """
 
+    # One per broker connection: no per-instance dict.
+    __slots__ = ("_buf", "_error", "_skip", "max_payload_bytes", "max_topic_bytes")
+
     def __init__(
         self,
         *,
@@ -91,6 +94,32 @@ class RequestDecoder:
     def max_frame_bytes(self) -> int:
         """The most a single allowed frame can take, and so the most held after draining."""
         return _FIXED_CONSUME + self.max_topic_bytes + self.max_payload_bytes
+
+    @property
+    def frame_bytes(self) -> int | None:
+        """The size of the frame being assembled, once its lengths have arrived; else None.
+
+        None too when nothing is buffered, or when the lengths are ones
+        :meth:`next_fields` will reject (or skip) rather than wait for.
+        """
+        buf = self._buf
+        head = buf.peek(_HEAD_BYTES)
+        if len(head) < _HEAD_BYTES:
+            return None
+        mtype: int
+        tlen: int
+        _, mtype, tlen = _REQ_HEAD.unpack(head)
+        if not 0 <= tlen <= self.max_topic_bytes or mtype not in _KNOWN_TYPES:
+            return None
+        tail = _REQ_TAIL_CONSUME if mtype == _CONSUME else _REQ_TAIL
+        head_len = _HEAD_BYTES + tlen + tail.size
+        fixed = buf.peek(head_len)
+        if len(fixed) < head_len:
+            return None
+        plen: int = tail.unpack_from(fixed, _HEAD_BYTES + tlen)[-1]
+        if not 0 <= plen <= self.max_payload_bytes:
+            return None
+        return head_len + plen
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes. Call :meth:`next_request` until it returns ``None``."""
