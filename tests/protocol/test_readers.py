@@ -44,6 +44,23 @@ class TestRequestDecoder:
         assert d.next_request() is None
         assert d.buffered == 0
 
+    def test_frame_bytes_is_the_frame_size_once_its_lengths_arrived(self) -> None:
+        decoder = RequestDecoder()
+        sizes = []
+        for i in range(len(PRODUCE_PROBE_A)):
+            decoder.feed(PRODUCE_PROBE_A[i : i + 1])
+            sizes.append(decoder.frame_bytes)
+        # head (9) + topic (7) + timestamp (8) + payload_length (4) = 28 bytes before the size is known
+        assert sizes[:27] == [None] * 27
+        assert sizes[27:] == [len(PRODUCE_PROBE_A)] * (len(PRODUCE_PROBE_A) - 27)
+        assert decoder.next_request() is not None
+        assert decoder.frame_bytes is None
+
+    def test_frame_bytes_is_none_for_lengths_the_decoder_will_reject(self) -> None:
+        decoder = RequestDecoder(max_payload_bytes=2)
+        decoder.feed(PRODUCE_PROBE_A)  # payload_length 3, over the limit: skipped, not waited for
+        assert decoder.frame_bytes is None
+
     def test_every_strict_prefix_needs_more_data(self) -> None:
         for cut in range(len(PRODUCE_PROBE_A)):
             d = RequestDecoder()
