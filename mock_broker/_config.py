@@ -34,7 +34,15 @@ class BrokerConfig:
     raw bytes both ways, each direction capped at ``record_bytes_limit`` bytes
     and the request (and applied fault) lists at ``record_requests_limit``
     entries (then flagged truncated). The records of at most
-    ``max_closed_records`` closed connections are kept (the oldest go first).
+    ``max_closed_records`` closed connections, holding at most
+    ``max_closed_record_bytes`` of transcript between them, are kept (the
+    oldest go first; a closed record without transcript costs about 0.5 KiB).
+
+    ``write_buffer_high_water`` bounds what one connection has planned to send
+    and not yet sent (answers, and a fault's delayed or sliced ones); past it
+    the connection is not read until its client takes the answers.
+    ``max_buffered_request_bytes`` bounds, across every connection, the request
+    bytes held while large frames are assembled (see :mod:`mock_broker._memory`).
     """
 
     host: str = "127.0.0.1"
@@ -46,11 +54,13 @@ class BrokerConfig:
     max_connections: int = 10_000
     idle_timeout: float | None = IDLE_TIMEOUT_SECONDS
     write_buffer_high_water: int = 1024 * 1024
+    max_buffered_request_bytes: int = 256 * 1024 * 1024
     backlog: int = 1024
     record: bool = True
     record_bytes_limit: int = 4 * 1024 * 1024
     record_requests_limit: int = 100_000
     max_closed_records: int = 100_000
+    max_closed_record_bytes: int = 64 * 1024 * 1024
     faults: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -64,6 +74,7 @@ class BrokerConfig:
             "record_bytes_limit",
             "record_requests_limit",
             "max_closed_records",
+            "max_closed_record_bytes",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
@@ -71,7 +82,13 @@ class BrokerConfig:
         for name in ("max_payload_bytes", "max_messages_per_topic"):
             if getattr(self, name) > INT32_MAX:
                 raise ValueError(f"{name} must fit an int32, not {getattr(self, name)}")
-        for name in ("max_topics", "max_connections", "write_buffer_high_water", "backlog"):
+        for name in (
+            "max_topics",
+            "max_connections",
+            "write_buffer_high_water",
+            "max_buffered_request_bytes",
+            "backlog",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
         if self.idle_timeout is not None and self.idle_timeout < 0:
