@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mega_client.protocol import MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES, MessageType
+from mega_client.protocol import MessageType
+from mega_client.protocol.limits import MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES
 
 # The numbers are the protocol's, kept in one place; the layouts below are this judge's own.
 PRODUCE = int(MessageType.PRODUCE)

@@ -32,7 +32,6 @@ from .errors import (
     MegaTimeoutError,
 )
 from .protocol import (
-    DEFAULT_PORT,
     MessageType,
     RemoteProtocolError,
     Response,
@@ -40,6 +39,7 @@ from .protocol import (
     UnsolicitedError,
     encode_request,
 )
+from .protocol.limits import DEFAULT_PORT
 
 __all__ = ["AsyncMessageClient"]
 

@@ -28,9 +28,6 @@ from .errors import (
     ValidationError,
 )
 from .protocol import (
-    INT32_MAX,
-    INT32_MIN,
-    MAX_PAYLOAD_BYTES,
     ConsumeRequest,
     ConsumeResponse,
     CreateTopicRequest,
@@ -41,8 +38,8 @@ from .protocol import (
     ProduceResponse,
     Request,
     Response,
-    topic_name_problem,
 )
+from .protocol.limits import INT32_MAX, INT32_MIN, MAX_PAYLOAD_BYTES, topic_name_problem
 
 Result = TopicCreated | Produced | Consumed
 Delivery = Literal["at-most-once", "at-least-once"]

@@ -31,13 +31,13 @@ from .errors import (
     MegaTimeoutError,
 )
 from .protocol import (
-    DEFAULT_PORT,
     RemoteProtocolError,
     Response,
     ResponseDecoder,
     UnsolicitedError,
     encode_request,
 )
+from .protocol.limits import DEFAULT_PORT
 
 __all__ = ["MessageClient"]
 

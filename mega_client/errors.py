@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .protocol import ErrorCode, RemoteProtocolError, error_code_or_int, error_name
+from .protocol import ErrorCode, RemoteProtocolError, code_name
+from .protocol._codes import error_code_or_int
 
 __all__ = [
     "BrokerError",
@@ -86,7 +87,7 @@ class BrokerError(MegaError):
 
     def __init__(self, code: int, correlation_id: int | None = None, message: str | None = None) -> None:
         self.code: int = error_code_or_int(code)
-        self.code_name: str = error_name(code)
+        self.code_name: str = code_name(code)
         self.correlation_id = correlation_id
         if message is None:
             message = f"broker answered {self.code_name} ({int(code)})"
@@ -218,7 +219,7 @@ class ConnectionClosedByBroker(MegaConnectionError):
 
     def __init__(self, code: int, *, request_sent: bool = True) -> None:
         self.code: int = error_code_or_int(code)
-        self.code_name: str = error_name(code)
+        self.code_name: str = code_name(code)
         super().__init__(
             f"broker sent an unsolicited {self.code_name} frame and is closing the connection",
             request_sent=request_sent,

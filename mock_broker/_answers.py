@@ -21,8 +21,8 @@ from mega_client.protocol import (
     encode_create_topic_ok,
     encode_error,
     encode_produce_ok,
-    topic_name_problem,
 )
+from mega_client.protocol.limits import topic_name_problem
 
 from ._config import BrokerConfig
 from ._storage import TopicStore

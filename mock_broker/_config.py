@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mega_client.protocol import (
+from mega_client.protocol.limits import (
     IDLE_TIMEOUT_SECONDS,
     INT32_MAX,
     MAX_MESSAGES_PER_TOPIC,

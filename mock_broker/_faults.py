@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
-from mega_client.protocol import INT32_MAX, INT32_MIN, ErrorCode, MessageType
+from mega_client.protocol import ErrorCode, MessageType
+from mega_client.protocol.limits import INT32_MAX, INT32_MIN
 
 DEFAULT_SLICE_PAUSE_MS = 10
 #: The most bytes a ``trailing=HEX`` rule may send.

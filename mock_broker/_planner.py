@@ -13,16 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mega_client.protocol import (
-    INT32_MAX,
-    INT32_MIN,
-    UINT16_MAX,
-    MessageType,
-    UnsolicitedError,
-    encode_error,
-    encode_response,
-    layouts,
-)
+from mega_client.protocol import MessageType, UnsolicitedError, encode_error, encode_response, layouts
+from mega_client.protocol.limits import INT32_MAX, INT32_MIN, UINT16_MAX
 
 from . import _faults as f
 from ._steps import Close, Hold, Reset, Sleep, Sliced, Step, Write

@@ -10,7 +10,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from mega_client.protocol import topic_name_problem
+from mega_client.protocol.limits import topic_name_problem
 
 from ._config import BrokerConfig, make_config
 from ._faults import FaultRegistry, FaultRule

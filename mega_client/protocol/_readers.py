@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from . import _layouts
+from . import layouts
 from ._codes import ErrorCode, MessageType, error_code_or_int
 from ._errors import RemoteProtocolError
 from ._events import (
@@ -25,28 +25,28 @@ from ._events import (
     UnsolicitedError,
     request_from_fields,
 )
-from ._limits import (
+from ._receivebuffer import ReceiveBuffer
+from .limits import (
     MAX_PAYLOAD_BYTES,
     MAX_TOPIC_BYTES,
     UNSOLICITED_CORRELATION_ID,
 )
-from ._receivebuffer import ReceiveBuffer
 
 # Short module-level names for the layouts the decoders' inner loops use on every frame.
-_CID = _layouts.CORRELATION_ID
-_REQ_HEAD = _layouts.REQUEST_HEAD
-_REQ_TAIL = _layouts.REQUEST_TAIL
-_REQ_TAIL_CONSUME = _layouts.CONSUME_REQUEST_TAIL
-_HEAD_BYTES = _layouts.REQUEST_HEAD.size
-_TYPE_AT = _layouts.MESSAGE_TYPE_AT
-_FIXED = _layouts.REQUEST_FIXED_BYTES
-_FIXED_CONSUME = _layouts.CONSUME_REQUEST_FIXED_BYTES
+_CID = layouts.CORRELATION_ID
+_REQ_HEAD = layouts.REQUEST_HEAD
+_REQ_TAIL = layouts.REQUEST_TAIL
+_REQ_TAIL_CONSUME = layouts.CONSUME_REQUEST_TAIL
+_HEAD_BYTES = layouts.REQUEST_HEAD.size
+_TYPE_AT = layouts.MESSAGE_TYPE_AT
+_FIXED = layouts.REQUEST_FIXED_BYTES
+_FIXED_CONSUME = layouts.CONSUME_REQUEST_FIXED_BYTES
 
-_RESP_HEAD = _layouts.RESPONSE_HEAD
-_ERROR = _layouts.ERROR_RESPONSE
-_CREATE_OK = _layouts.CREATE_TOPIC_OK_HEAD
-_PRODUCE_OK = _layouts.PRODUCE_OK
-_CONSUME_OK = _layouts.CONSUME_OK_HEAD
+_RESP_HEAD = layouts.RESPONSE_HEAD
+_ERROR = layouts.ERROR_RESPONSE
+_CREATE_OK = layouts.CREATE_TOPIC_OK_HEAD
+_PRODUCE_OK = layouts.PRODUCE_OK
+_CONSUME_OK = layouts.CONSUME_OK_HEAD
 
 # Plain ints: the hot loop compares against them once per frame.
 _PRODUCE = int(MessageType.PRODUCE)

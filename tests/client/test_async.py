@@ -27,14 +27,8 @@ from mega_client import (
     TopicNotFoundError,
 )
 from mega_client._operations import CorrelationIds
-from mega_client.protocol import (
-    INT32_MAX,
-    MAX_PAYLOAD_BYTES,
-    ProduceRequest,
-    encode_create_topic_ok,
-    encode_error,
-    encode_produce_ok,
-)
+from mega_client.protocol import ProduceRequest, encode_create_topic_ok, encode_error, encode_produce_ok
+from mega_client.protocol.limits import INT32_MAX, MAX_PAYLOAD_BYTES
 from mock_broker import ThreadedMockBroker
 
 from .conftest import FAST_RETRY, eventually, run

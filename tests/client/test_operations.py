@@ -14,7 +14,8 @@ from mega_client import (
     ValidationError,
 )
 from mega_client._operations import CorrelationIds, Operation, check_topic, payload_bytes, should_retry
-from mega_client.protocol import INT32_MAX, MAX_PAYLOAD_BYTES, CreateTopicResponse
+from mega_client.protocol import CreateTopicResponse
+from mega_client.protocol.limits import INT32_MAX, MAX_PAYLOAD_BYTES
 
 
 @pytest.mark.parametrize("name", ["a", "A-z_0.9", "x" * 255, "test-topic"])

@@ -34,8 +34,6 @@ from mega_client import (
 )
 from mega_client._operations import CorrelationIds
 from mega_client.protocol import (
-    INT32_MAX,
-    MAX_PAYLOAD_BYTES,
     ConsumeRequest,
     CreateTopicRequest,
     ProduceRequest,
@@ -44,6 +42,7 @@ from mega_client.protocol import (
     encode_error,
     encode_produce_ok,
 )
+from mega_client.protocol.limits import INT32_MAX, MAX_PAYLOAD_BYTES
 from mock_broker import ThreadedMockBroker
 
 from .conftest import FAST_RETRY

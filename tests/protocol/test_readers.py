@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from mega_client.protocol import (
-    INT32_MAX,
     ConsumeRequest,
     ConsumeResponse,
     CreateTopicRequest,
@@ -20,6 +19,7 @@ from mega_client.protocol import (
     ResponseDecoder,
     UnsolicitedError,
 )
+from mega_client.protocol.limits import INT32_MAX
 
 # The notes' PRODUCE example: correlation 10, topic "probe-a", timestamp 42, payload "abc".
 PRODUCE_PROBE_A = bytes.fromhex("0000000a 01 00000007 70726f62652d61 000000000000002a 00000003 616263")

@@ -21,7 +21,7 @@ from conformance.broker._frames import (
     raw_request,
 )
 from conformance.broker._registry import broker_case
-from mega_client.protocol import INT32_MAX
+from mega_client.protocol.limits import INT32_MAX
 
 #: Messages per pipelined write when filling a topic to capacity.
 _BATCH = 2000

@@ -22,7 +22,7 @@ from conformance.broker._frames import (
     raw_request,
 )
 from conformance.broker._registry import broker_case
-from mega_client.protocol import INT32_MAX, INT32_MIN
+from mega_client.protocol.limits import INT32_MAX, INT32_MIN
 
 _FATAL = ("BROKER-2", "CONN-10")
 

@@ -19,7 +19,7 @@ from conformance.broker._frames import (
     produce_ok,
 )
 from conformance.broker._registry import broker_case
-from mega_client.protocol import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
+from mega_client.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
 TIMESTAMPS = (0, -1, INT64_MIN, INT64_MAX)
 
