@@ -19,6 +19,7 @@ from mega_client.protocol import (
     ResponseDecoder,
     UnsolicitedError,
 )
+from mega_client.protocol._readers import READERS
 from mega_client.protocol.limits import INT32_MAX
 
 # The notes' PRODUCE example: correlation 10, topic "probe-a", timestamp 42, payload "abc".
@@ -285,3 +286,28 @@ class TestResponseDecoder:
         assert frame == ErrorResponse(4, 42)
         assert isinstance(frame, ErrorResponse)
         assert not isinstance(frame.error_code, ErrorCode)
+
+    def test_every_message_type_has_a_success_reader(self) -> None:
+        assert set(READERS) == set(MessageType)
+
+    def test_a_request_of_an_unknown_type_can_only_fail(self) -> None:
+        d = ResponseDecoder()
+        d.expect(0x07, 1)
+        d.expect(0x07, 2)
+        d.feed(bytes.fromhex("00000001 00 02") + bytes.fromhex("00000002 01 0000000000000000 00000000"))
+        assert d.next_response() == ErrorResponse(1, ErrorCode.INVALID_MESSAGE_TYPE)
+        with pytest.raises(RemoteProtocolError) as info:
+            d.next_response()
+        assert (info.value.reason, info.value.correlation_id) == ("unexpected-success", 2)
+
+    def test_after_a_fatal_error_every_call_raises_it_again(self) -> None:
+        d = ResponseDecoder()
+        d.expect(MessageType.PRODUCE, 1)
+        d.feed(bytes.fromhex("00000002 01 0000000000000000 00000000"))
+        with pytest.raises(RemoteProtocolError) as first:
+            d.next_response()
+        d.feed(bytes.fromhex("00000001 00 04"))
+        with pytest.raises(RemoteProtocolError) as again:
+            d.next_response()
+        assert again.value is first.value
+        assert d.buffered == 0
