@@ -26,10 +26,18 @@ Decoding
     ``RequestDecoder`` (a broker's incoming bytes to requests) and
     ``ResponseDecoder`` (a client's incoming bytes to responses, given the
     requests it sent, in order).
+A client's connection
+    ``ClientConnection``: ``send(request)`` gives the bytes and records the
+    request as pending, ``receive_data(bytes)`` and ``next_event()`` give each
+    ``Answer`` (a request and its response) and then how the connection ended:
+    ``UnsolicitedFrame``, ``EndOfStream`` or ``ProtocolViolation``
+    (``ConnectionEvent`` is their union). It numbers the requests and tracks
+    the connection's ``ConnectionState``. The clients of ``mega_client`` are
+    this plus a socket.
 Errors
     ``ProtocolError``, the base of ``RemoteProtocolError`` (the peer's bytes
     break the spec) and ``LocalProtocolError`` (we were asked to send something
-    the wire cannot carry).
+    the wire cannot carry, or on a connection that has ended).
 Modules
     ``layouts``: each frame's struct format, size and field offsets, for code
     that must touch an encoded frame. ``limits``: the protocol's limits (payload
@@ -40,6 +48,15 @@ Modules
 
 from . import layouts, limits
 from ._codes import ErrorCode, MessageType, code_name
+from ._connection import (
+    Answer,
+    ClientConnection,
+    ConnectionEvent,
+    ConnectionState,
+    EndOfStream,
+    ProtocolViolation,
+    UnsolicitedFrame,
+)
 from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._events import (
     ConsumeRequest,
@@ -67,17 +84,23 @@ from ._writers import (
 )
 
 __all__ = [
+    "Answer",
+    "ClientConnection",
+    "ConnectionEvent",
+    "ConnectionState",
     "ConsumeRequest",
     "ConsumeResponse",
     "CreateTopicRequest",
     "CreateTopicResponse",
     "ErrorCode",
+    "EndOfStream",
     "ErrorResponse",
     "LocalProtocolError",
     "MessageType",
     "ProduceRequest",
     "ProduceResponse",
     "ProtocolError",
+    "ProtocolViolation",
     "RemoteProtocolError",
     "Request",
     "RequestDecoder",
@@ -86,6 +109,7 @@ __all__ = [
     "ResponseDecoder",
     "ResponseEvent",
     "UnsolicitedError",
+    "UnsolicitedFrame",
     "code_name",
     "encode_consume_ok",
     "encode_create_topic_ok",
