@@ -20,8 +20,10 @@ from ._retry import RetryPolicy
 from .errors import (
     BrokerError,
     ClientStateError,
+    ConnectionClosedByBroker,
     InvalidTopicNameError,
     MegaConnectionError,
+    MegaError,
     MegaProtocolError,
     MegaTimeoutError,
     PayloadTooLargeError,
@@ -32,12 +34,15 @@ from .protocol import (
     ConsumeResponse,
     CreateTopicRequest,
     CreateTopicResponse,
+    EndOfStream,
     ErrorResponse,
     MessageType,
     ProduceRequest,
     ProduceResponse,
+    ProtocolViolation,
     Request,
     Response,
+    UnsolicitedFrame,
 )
 from .protocol.limits import INT32_MAX, INT32_MIN, MAX_PAYLOAD_BYTES, topic_name_problem
 
@@ -166,27 +171,6 @@ def check_offset(offset: object) -> int:
     return offset
 
 
-class CorrelationIds:
-    """Correlation ids 1, 2, ... up to 2**31 - 1, then 1 again.
-
-    0 is never used: it is the id of the broker's unsolicited error frame.
-    Negative ids are legal on the wire but never needed.
-    """
-
-    __slots__ = ("_next",)
-
-    def __init__(self, start: int = 1) -> None:
-        self._next = start
-
-    def __next__(self) -> int:
-        cid = self._next
-        self._next = 1 if cid >= INT32_MAX else cid + 1
-        return cid
-
-    def __iter__(self) -> CorrelationIds:
-        return self
-
-
 @dataclass(frozen=True, slots=True)
 class Operation:
     """One checked call, ready to be sent any number of times.
@@ -270,3 +254,31 @@ def should_retry(exc: Exception, operation: Operation, delivery: Delivery) -> bo
     if isinstance(exc, MegaConnectionError):
         return not request_sent or operation.may_resend(delivery)
     return False
+
+
+def describe(request: Request) -> str:
+    """``PRODUCE (request 7)``: a request, as error messages name it."""
+    return f"{request.message_type.name} (request {request.correlation_id})"
+
+
+#: How a connection can end, as ClientConnection reports it.
+Ending = UnsolicitedFrame | EndOfStream | ProtocolViolation
+
+
+def ending_error(event: Ending, request: Request, *, oldest: bool) -> MegaError:
+    """The error for ``request``, left unanswered when the connection ended with ``event``.
+
+    Every request pending when a connection ends fails (CLIENT-10, CLIENT-14,
+    CONN-9), and each may have reached the broker (``request_sent=True``).
+    ``oldest``: whether its answer was the one under way, cut short when
+    the stream ended mid-response.
+    """
+    if isinstance(event, ProtocolViolation):
+        return MegaProtocolError.from_codec(event.error)
+    if isinstance(event, UnsolicitedFrame):
+        return ConnectionClosedByBroker(event.error_code)
+    if oldest and event.partial_bytes:
+        where = f"mid-response, after {event.partial_bytes} bytes of the answer to {describe(request)}"
+    else:
+        where = f"before answering {describe(request)}"
+    return MegaConnectionError(f"broker closed the connection {where}", request_sent=True)
