@@ -10,16 +10,14 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
+from ._failures import Ending, ErrorFor, ending_errors, timeout_errors, unsent
 from ._operations import (
     CLOSED,
     OPEN,
     ClientSettings,
     Delivery,
-    Ending,
     Operation,
     Result,
-    describe,
-    ending_error,
 )
 from ._results import Consumed, Produced, TopicCreated
 from ._retry import RetryPolicy
@@ -34,7 +32,6 @@ from .errors import (
 from .protocol import (
     Answer,
     ClientConnection,
-    EndOfStream,
     LocalProtocolError,
     Request,
     Response,
@@ -49,10 +46,6 @@ log = logging.getLogger("mega_client")
 #: Bytes read per ``recv`` when draining a socket whose transport has failed.
 RECV_BYTES = 256 * 1024
 
-#: The error a request gets when its connection fails: given the request, or ``None`` if it was never written.
-ErrorFor = Callable[[Request | None], MegaError]
-
-
 class _Call:
     """One attempt of an operation, and the future its caller awaits."""
 
@@ -61,6 +54,41 @@ class _Call:
     def __init__(self, operation: Operation, future: asyncio.Future[Response]) -> None:
         self.operation = operation
         self.future = future
+
+
+class _Clock:
+    """The request timeout's one timer (CLIENT-11), for the oldest request in flight.
+
+    :meth:`restart` runs for every answer, so it only moves the deadline; the
+    timer, when it fires before the deadline, sets itself again for it.
+    """
+
+    __slots__ = ("_deadline", "_expired", "_loop", "_timeout", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, expired: Callable[[], None]) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._expired = expired
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def restart(self) -> None:
+        """Start the clock again, from now."""
+        self._deadline = self._loop.time() + self._timeout
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._deadline, self._fire)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._fire)
+        else:
+            self._expired()
 
 
 class _Pipeline(asyncio.Protocol):
@@ -89,8 +117,7 @@ class _Pipeline(asyncio.Protocol):
         self._in_flight: dict[int, _Call] = {}
         self._transport: asyncio.Transport | None = None
         self._paused = False
-        self._deadline = 0.0  # when the oldest request in flight times out
-        self._timer: asyncio.TimerHandle | None = None
+        self._clock = _Clock(loop, request_timeout, self._timed_out)
         self._closed = loop.create_future()
 
     @property
@@ -183,35 +210,14 @@ class _Pipeline(asyncio.Protocol):
                 call.future.set_exception(MegaConnectionError(f"cannot send: {exc}", request_sent=False))
                 continue
             in_flight[request.correlation_id] = call
-            if len(in_flight) == 1:
-                self._start_clock()
+            if len(in_flight) == 1:  # the oldest in flight now: its clock starts
+                self._clock.restart()
             transport.write(data)
 
-    def _start_clock(self) -> None:
-        """The oldest request in flight changed: its clock starts now."""
-        self._deadline = self._loop.time() + self._timeout
-        if self._timer is None:
-            self._timer = self._loop.call_at(self._deadline, self._check_clock)
-
-    def _check_clock(self) -> None:
-        self._timer = None
+    def _timed_out(self) -> None:
         oldest = self.protocol.oldest_pending
-        if oldest is None or self.failure is not None:
-            return
-        if self._loop.time() < self._deadline:  # restarted since this timer was set: one timer, moved
-            self._timer = self._loop.call_at(self._deadline, self._check_clock)
-            return
-
-        def timed_out(request: Request | None) -> MegaError:
-            if request is oldest:
-                return MegaTimeoutError(
-                    f"no complete answer to {describe(oldest)} within {self._timeout}s", request_sent=True
-                )
-            return MegaConnectionError(
-                f"connection closed after request {oldest.correlation_id} timed out", request_sent=request is not None
-            )
-
-        self.fail(timed_out)
+        if oldest is not None and self.failure is None:
+            self.fail(timeout_errors(oldest, self._timeout))
 
     def _take_events(self, lost: Exception | None) -> None:
         """Hand each answer to its caller; when the connection ends, fail the rest."""
@@ -227,23 +233,13 @@ class _Pipeline(asyncio.Protocol):
                 self._ended(event, lost)
                 return
         if answered and in_flight:
-            self._start_clock()  # the next one's turn
+            self._clock.restart()  # the next one's turn
 
     def _ended(self, event: Ending, lost: Exception | None) -> None:
         """The broker ended the connection with ``event``; ``lost`` is the transport's error, if any."""
         if isinstance(event, UnsolicitedFrame) and not event.unanswered and not self._queue:
             log.info("broker sent an unsolicited frame (code %s) on the idle connection", event.error_code)
-        oldest = event.unanswered[0] if event.unanswered else None
-        reason = (getattr(lost, "strerror", None) or lost) if lost is not None else None
-
-        def error_for(request: Request | None) -> MegaError:
-            if request is None:
-                return _unsent("the connection ended")
-            if reason is not None and isinstance(event, EndOfStream):  # reset, or a failed write
-                return MegaConnectionError(f"connection lost: {reason}", request_sent=True)
-            return ending_error(event, request, oldest=request is oldest)
-
-        self._shut(event.unanswered, error_for)
+        self._shut(event.unanswered, ending_errors(event, lost))
         self._abort()
 
     def _shut(self, unanswered: tuple[Request, ...], error_for: ErrorFor) -> None:
@@ -251,9 +247,7 @@ class _Pipeline(asyncio.Protocol):
         call still queued; the first failure is the connection's."""
         if self.failure is None:
             self.failure = error_for(unanswered[0] if unanswered else None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._clock.stop()
         for request in unanswered:
             future = self._in_flight.pop(request.correlation_id).future
             if not future.done():
@@ -282,11 +276,6 @@ class _Pipeline(asyncio.Protocol):
             while self.failure is None and (chunk := reader.recv(RECV_BYTES)):
                 self.protocol.receive_data(chunk)
                 self._take_events(None)
-
-
-def _unsent(why: str) -> MegaConnectionError:
-    """The error of a call whose request was never written: safe to try again."""
-    return MegaConnectionError(f"{why} before the request was written", request_sent=False)
 
 
 class AsyncMessageClient(ClientSettings):
@@ -345,7 +334,7 @@ class AsyncMessageClient(ClientSettings):
         self._connect_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
-        state = "connected" if self.connected else self._state
+        state = "connected" if self.connected else self._state.value
         return f"<AsyncMessageClient {self.host}:{self.port} {state}>"
 
     # ------------------------------------------------------------------ lifecycle
@@ -372,7 +361,7 @@ class AsyncMessageClient(ClientSettings):
             )
 
     async def __aenter__(self) -> AsyncMessageClient:
-        if self._state != OPEN:
+        if self._state is not OPEN:
             await self.connect()
         return self
 
@@ -444,7 +433,7 @@ class AsyncMessageClient(ClientSettings):
             raise MegaConnectionError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
         except UnicodeError as exc:  # a host name the resolver cannot encode (a label over 63 bytes)
             raise MegaConnectionError(f"cannot connect to {where}: {exc}") from exc
-        if self._state == CLOSED:
+        if self._state is CLOSED:
             await pipeline.close(lambda _request: ClientStateError("client is closed"), self.connect_timeout)
             raise ClientStateError("client was closed while connecting")
         self._pipeline = pipeline
@@ -480,7 +469,7 @@ class AsyncMessageClient(ClientSettings):
 
             def error_for(request: Request | None) -> MegaError:
                 if request is None:
-                    return _unsent("a protocol error closed the connection")
+                    return unsent("a protocol error closed the connection")
                 return MegaProtocolError(message, reason=reason)
 
             pipeline.fail(error_for)

@@ -1,14 +1,18 @@
-"""What the sync and async clients share: argument checks, requests, answers.
+"""What the sync and async clients share: settings, lifecycle, argument checks, requests, answers.
 
 An :class:`Operation` is one call (create_topic, produce or consume) after its
 arguments were checked: it builds the request for each attempt's correlation
-id, and turns the broker's answer into a result or an exception. The clients
-only add the I/O around it.
+id, and turns the broker's answer into a result or an exception.
+:class:`ClientSettings` holds a client's settings and :class:`ClientState`, and
+decides whether a call may start and whether a failed attempt is retried. The
+connection's own state is a ``ClientConnection``'s (``mega_client.protocol``);
+the clients only add the I/O around both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import time
 from collections.abc import Iterator
@@ -20,10 +24,8 @@ from ._retry import RetryPolicy
 from .errors import (
     BrokerError,
     ClientStateError,
-    ConnectionClosedByBroker,
     InvalidTopicNameError,
     MegaConnectionError,
-    MegaError,
     MegaProtocolError,
     MegaTimeoutError,
     PayloadTooLargeError,
@@ -34,15 +36,12 @@ from .protocol import (
     ConsumeResponse,
     CreateTopicRequest,
     CreateTopicResponse,
-    EndOfStream,
     ErrorResponse,
     MessageType,
     ProduceRequest,
     ProduceResponse,
-    ProtocolViolation,
     Request,
     Response,
-    UnsolicitedFrame,
 )
 from .protocol.limits import INT32_MAX, INT32_MIN, MAX_PAYLOAD_BYTES, topic_name_problem
 
@@ -52,8 +51,15 @@ DELIVERY_MODES: tuple[Delivery, ...] = ("at-most-once", "at-least-once")
 
 log = logging.getLogger("mega_client")
 
-#: A client's states: before connect(), between connect() and close(), after close().
-NEW, OPEN, CLOSED = "new", "open", "closed"
+class ClientState(enum.Enum):
+    """A client's lifecycle (its connection's is a ClientConnection's ``ConnectionState``)."""
+
+    NEW = "new"  # before connect()
+    OPEN = "open"  # between connect() and close(); the connection itself may be down
+    CLOSED = "closed"  # after close()
+
+
+NEW, OPEN, CLOSED = ClientState.NEW, ClientState.OPEN, ClientState.CLOSED
 
 
 class ClientSettings:
@@ -83,7 +89,7 @@ class ClientSettings:
         self.request_timeout = request_timeout
         self.retry = retry if retry is not None else RetryPolicy()
         self.produce_delivery: Delivery = produce_delivery
-        self._state = NEW
+        self._state: ClientState = NEW
 
     @property
     def connected(self) -> bool:
@@ -92,22 +98,22 @@ class ClientSettings:
 
     def _require_open(self) -> None:
         """Raise :class:`ClientStateError` unless the client is between connect() and close()."""
-        if self._state == NEW:
+        if self._state is NEW:
             raise ClientStateError("client is not connected: call connect() first")
-        if self._state == CLOSED:
+        if self._state is CLOSED:
             raise ClientStateError("client is closed")
 
     @contextlib.contextmanager
     def _connecting(self) -> Iterator[None]:
         """connect()'s state change around its tries: open now; if every try fails, back to
         the state before (unless close() ran meanwhile)."""
-        if self._state == OPEN and self.connected:
+        if self._state is OPEN and self.connected:
             raise ClientStateError("client is already connected")
         previous, self._state = self._state, OPEN
         try:
             yield
         except BaseException:
-            if self._state == OPEN:
+            if self._state is OPEN:
                 self._state = previous
             raise
 
@@ -121,7 +127,7 @@ class ClientSettings:
         before the next one (logged), or ``None`` when ``exc`` is final. Raises
         :class:`ClientStateError` if the client was closed meanwhile.
         """
-        if self._state == CLOSED:
+        if self._state is CLOSED:
             raise ClientStateError("client was closed during the call") from exc
         if operation is not None and not should_retry(exc, operation, self.produce_delivery):
             return None
@@ -254,31 +260,3 @@ def should_retry(exc: Exception, operation: Operation, delivery: Delivery) -> bo
     if isinstance(exc, MegaConnectionError):
         return not request_sent or operation.may_resend(delivery)
     return False
-
-
-def describe(request: Request) -> str:
-    """``PRODUCE (request 7)``: a request, as error messages name it."""
-    return f"{request.message_type.name} (request {request.correlation_id})"
-
-
-#: How a connection can end, as ClientConnection reports it.
-Ending = UnsolicitedFrame | EndOfStream | ProtocolViolation
-
-
-def ending_error(event: Ending, request: Request, *, oldest: bool) -> MegaError:
-    """The error for ``request``, left unanswered when the connection ended with ``event``.
-
-    Every request pending when a connection ends fails (CLIENT-10, CLIENT-14,
-    CONN-9), and each may have reached the broker (``request_sent=True``).
-    ``oldest``: whether its answer was the one under way, cut short when
-    the stream ended mid-response.
-    """
-    if isinstance(event, ProtocolViolation):
-        return MegaProtocolError.from_codec(event.error)
-    if isinstance(event, UnsolicitedFrame):
-        return ConnectionClosedByBroker(event.error_code)
-    if oldest and event.partial_bytes:
-        where = f"mid-response, after {event.partial_bytes} bytes of the answer to {describe(request)}"
-    else:
-        where = f"before answering {describe(request)}"
-    return MegaConnectionError(f"broker closed the connection {where}", request_sent=True)

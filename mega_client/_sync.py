@@ -10,6 +10,7 @@ import threading
 import time
 from types import TracebackType
 
+from ._failures import describe, ending_errors
 from ._operations import (
     CLOSED,
     OPEN,
@@ -17,8 +18,6 @@ from ._operations import (
     Delivery,
     Operation,
     Result,
-    describe,
-    ending_error,
 )
 from ._results import Consumed, Produced, TopicCreated
 from ._retry import RetryPolicy
@@ -107,7 +106,7 @@ class MessageClient(ClientSettings):
         self._conn_lock = threading.Lock()  # guards _conn against close() from another thread
 
     def __repr__(self) -> str:
-        state = "connected" if self._conn is not None else self._state
+        state = "connected" if self._conn is not None else self._state.value
         return f"<MessageClient {self.host}:{self.port} {state}>"
 
     # ------------------------------------------------------------------ lifecycle
@@ -130,7 +129,7 @@ class MessageClient(ClientSettings):
                 with self._connecting():
                     self._with_retries(None)
             finally:
-                if self._state == CLOSED:  # close() ran meanwhile, and left the socket to us
+                if self._state is CLOSED:  # close() ran meanwhile, and left the socket to us
                     self._drop()
 
     def close(self) -> None:
@@ -155,7 +154,7 @@ class MessageClient(ClientSettings):
                     self._conn.sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> MessageClient:
-        if self._state != OPEN:
+        if self._state is not OPEN:
             self.connect()
         return self
 
@@ -208,7 +207,7 @@ class MessageClient(ClientSettings):
                 self._require_open()
                 result = self._with_retries(operation)
             finally:
-                if self._state == CLOSED:  # close() ran meanwhile, and left the socket to us
+                if self._state is CLOSED:  # close() ran meanwhile, and left the socket to us
                     self._drop()
             assert result is not None
             return result
@@ -248,7 +247,7 @@ class MessageClient(ClientSettings):
         sock.setblocking(False)
         conn = _new_connection(sock)
         with self._conn_lock:
-            if self._state == CLOSED:
+            if self._state is CLOSED:
                 sock.close()
                 raise ClientStateError("client was closed while connecting")
             self._conn = conn
@@ -358,7 +357,7 @@ class MessageClient(ClientSettings):
             if isinstance(event, Answer):
                 return event.response
             if event is not None:
-                raise ending_error(event, request, oldest=True)
+                raise ending_errors(event)(request)
             if not conn.wait(_READABLE, deadline - time.monotonic()):
                 raise MegaTimeoutError(
                     f"no complete answer to {describe(request)} within {self.request_timeout}s", request_sent=True
