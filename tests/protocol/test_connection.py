@@ -7,6 +7,7 @@ requests left unanswered (CLIENT-10, CLIENT-14, CONN-9).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -35,6 +36,7 @@ from mega_client.protocol import (
     encode_request,
 )
 from mega_client.protocol.limits import INT32_MAX
+from mock_broker import ThreadedMockBroker
 
 UNSOLICITED = bytes.fromhex("000000000008")
 
@@ -223,3 +225,31 @@ def test_nothing_is_sent_once_the_broker_closed_its_side() -> None:
         produce(conn)
     conn.receive_data(produce_ok(request, 0))  # after EOF: ignored
     assert conn.next_event() == EndOfStream((request,), 0)
+
+
+# --------------------------------------------------------------------------- with a socket
+
+
+def test_a_socket_around_a_client_connection_is_a_client() -> None:
+    """The module docstring's loop, on a real socket against the mock broker."""
+    with ThreadedMockBroker(port=0) as broker, socket.create_connection((broker.host, broker.port), timeout=5) as sock:
+        conn = ClientConnection()
+        requests: list[Request] = [CreateTopicRequest(conn.next_correlation_id, "orders", 1)]
+        sock.sendall(conn.send(requests[-1]))
+        for payload in (b"first", b"second"):
+            requests.append(ProduceRequest(conn.next_correlation_id, "orders", 2, payload))
+            sock.sendall(conn.send(requests[-1]))  # pipelined: both before any answer
+        answers = []
+        while len(answers) < 3:
+            while (event := conn.next_event()) is None:
+                conn.receive_data(sock.recv(65536))
+            answers.append(event)
+        assert answers == [
+            Answer(requests[0], CreateTopicResponse(1, 1, "orders")),
+            Answer(requests[1], ProduceResponse(2, 2, 0)),
+            Answer(requests[2], ProduceResponse(3, 2, 1)),
+        ]
+        assert conn.state is ConnectionState.IDLE
+        sock.shutdown(socket.SHUT_WR)
+        conn.receive_data(sock.recv(65536))  # the broker closes in turn: b""
+        assert conn.next_event() == EndOfStream((), 0)
