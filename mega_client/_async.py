@@ -269,9 +269,10 @@ class _Pipeline(asyncio.Protocol):
         reads the same receive buffer.
         """
         sock = self._transport.get_extra_info("socket") if self._transport is not None else None
-        if sock is None:
+        dup = getattr(sock, "dup", None)
+        if dup is None:  # a transport without a socket: nothing to read from
             return
-        with contextlib.suppress(OSError), sock.dup() as reader:  # OSError: reset, or nothing more to read
+        with contextlib.suppress(OSError), dup() as reader:  # OSError: reset, or nothing more to read
             reader.setblocking(False)
             while self.failure is None and (chunk := reader.recv(RECV_BYTES)):
                 self.protocol.receive_data(chunk)
