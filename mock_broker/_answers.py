@@ -5,9 +5,11 @@ shared). It is pure logic over the store: no I/O, no clock, no fault rules.
 
 The order of checks per request (profile ``spec``; ``reference`` in brackets):
 frame errors from the decoder (fatal: answer, then close [close with no
-answer]), MESSAGE_TOO_LARGE (the payload is skipped as it streams in), topic
-name / UTF-8 [CREATE_TOPIC: INTERNAL_ERROR; PRODUCE/CONSUME: TOPIC_NOT_FOUND],
-missing or existing topic, offset / capacity.
+answer]), MESSAGE_TOO_LARGE (the payload is skipped as it streams in [answered
+once it has all arrived]), topic name / UTF-8 [CREATE_TOPIC: INTERNAL_ERROR;
+PRODUCE/CONSUME: TOPIC_NOT_FOUND; a topic over 255 bytes is skipped as it
+arrives and answered so too], missing or existing topic, offset / capacity [INTERNAL_ERROR for a full topic,
+as measured; ``max_topics`` is the mock's own limit, RESOURCE_EXHAUSTED in both].
 """
 
 from __future__ import annotations
@@ -39,16 +41,23 @@ _INTERNAL_ERROR = int(ErrorCode.INTERNAL_ERROR)
 _RESOURCE_EXHAUSTED = int(ErrorCode.RESOURCE_EXHAUSTED)
 
 
+#: Frames the decoder rejects for their topic: the reference broker answers them like any bad name.
+_BAD_NAMES = frozenset(("topic-not-utf8", "topic-too-long"))
+
+
 class Answerer:
     """Answers requests against one broker's store, as its profile says."""
 
-    __slots__ = ("_logs", "_max_messages", "_max_topics", "_reference")
+    __slots__ = ("_full", "_logs", "_max_messages", "_max_topics", "_reference")
 
     def __init__(self, config: BrokerConfig, store: TopicStore) -> None:
         self._logs = store.logs
         self._max_messages = config.max_messages_per_topic
         self._max_topics = config.max_topics
         self._reference = config.reference
+        # The reference broker answers a full topic INTERNAL_ERROR: its request handler catches
+        # the "capacity reached" exception as any other failure (measured, PROTOCOL.md section 12).
+        self._full = _INTERNAL_ERROR if config.reference else _RESOURCE_EXHAUSTED
 
     def answer(self, req: RequestFields) -> bytes:
         """The answer to a well-formed request; storing or creating what it asks for."""
@@ -58,7 +67,7 @@ class Answerer:
             if log is None:
                 return encode_error(cid, self._missing_topic_code(topic))
             if (n := len(log)) >= self._max_messages:
-                return encode_error(cid, _RESOURCE_EXHAUSTED)
+                return encode_error(cid, self._full)
             log.append((timestamp, payload))
             return encode_produce_ok(cid, timestamp, n)
         if mtype == _CONSUME:
@@ -75,7 +84,7 @@ class Answerer:
             return encode_error(cid, _INTERNAL_ERROR if self._reference else _INVALID_REQUEST)
         if topic in logs:
             return encode_error(cid, _TOPIC_ALREADY_EXISTS)
-        if len(logs) >= self._max_topics:
+        if len(logs) >= self._max_topics:  # the mock's own limit (the reference broker has none)
             return encode_error(cid, _RESOURCE_EXHAUSTED)
         logs[topic] = []
         return encode_create_topic_ok(cid, timestamp, topic)
@@ -96,7 +105,7 @@ class Answerer:
         if exc.fatal:
             return None if self._reference else encode_error(cid, int(exc.error_code))
         code = int(exc.error_code)
-        if exc.reason == "topic-not-utf8" and self._reference:
+        if exc.reason in _BAD_NAMES and self._reference:
             code = _INTERNAL_ERROR if exc.message_type == _CREATE_TOPIC else _TOPIC_NOT_FOUND
         return encode_error(cid, code)
 

@@ -130,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="NETWORK_ERROR and close after this long without a byte received; 0: never (default: %(default)s)",
     )
     limits.add_argument(
+        "--connection-pool",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="serve at most N connections at once, like the reference broker's pool of 10 threads: a "
+        "later one is accepted but not read (no answer, no idle timeout) until one of the N closes "
+        "(default: no pool, in both profiles)",
+    )
+    limits.add_argument(
         "--max-buffered-request-bytes",
         type=_positive_int,
         default=BrokerConfig.max_buffered_request_bytes,
@@ -186,6 +195,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         idle_timeout=args.idle_timeout or None,
         write_buffer_high_water=args.write_buffer_high_water,
         max_buffered_request_bytes=args.max_buffered_request_bytes,
+        connection_pool=args.connection_pool,
         record=args.record,
         record_bytes_limit=args.record_bytes_limit,
         faults=tuple(args.fault),

@@ -80,9 +80,8 @@ class BrokerConnection:
         record: ConnectionRecord,
         answerer: Answerer,
         faults: FaultRegistry,
+        decoder: RequestDecoder,
         *,
-        max_payload_bytes: int,
-        max_topic_bytes: int,
         recording: bool = False,
         requests_limit: int = 0,
         internal_errors: deque[str] | None = None,
@@ -95,7 +94,7 @@ class BrokerConnection:
         self.read_rate: int | None = None
         self._answerer = answerer
         self._faults = faults
-        self._decoder = RequestDecoder(max_payload_bytes=max_payload_bytes, max_topic_bytes=max_topic_bytes)
+        self._decoder = decoder
         self._recording = recording
         self._requests_limit = requests_limit
         self._internal_errors = internal_errors if internal_errors is not None else deque(maxlen=100)

@@ -12,7 +12,8 @@ client does not take its answers (the transport's buffer is over the
 high-water mark), the planned output is (a fault's delayed answers pile up), a
 ``slow-read`` rule throttles, a ``connect:silent`` rule silences, or the
 broker-wide budget for request bytes (:mod:`mock_broker._memory`) has no room
-for the large frame this connection is assembling. So a connection holds at
+for the large frame this connection is assembling, or the connection waits for a
+place in the connection pool (``--connection-pool``). So a connection holds at
 most one read's worth of requests and about one high-water mark of output.
 """
 
@@ -55,8 +56,9 @@ _OUTPUT_FULL = 2  # planned output (delayed, sliced, held answers) is over it
 _THROTTLED = 4  # a slow-read rule
 _SILENT = 8  # a connect:silent rule
 _MEMORY = 16  # waiting for room in the broker-wide request budget
+_POOLED = 32  # waiting for a place in the connection pool (--connection-pool)
 #: Stops that are the broker's doing, not the client's: the client is not idle meanwhile (CONN-8).
-_BROKER_STOPS = _WRITE_PAUSED | _OUTPUT_FULL | _THROTTLED | _MEMORY
+_BROKER_STOPS = _WRITE_PAUSED | _OUTPUT_FULL | _THROTTLED | _MEMORY | _POOLED
 
 
 class BrokerProtocol(asyncio.Protocol):
@@ -144,8 +146,7 @@ class BrokerProtocol(asyncio.Protocol):
             record,
             state.answerer,
             state.faults,
-            max_payload_bytes=cfg.max_payload_bytes,
-            max_topic_bytes=cfg.max_topic_bytes,
+            cfg.new_decoder(),
             recording=cfg.record,
             requests_limit=cfg.record_requests_limit,
             internal_errors=state.internal_errors,
@@ -157,13 +158,33 @@ class BrokerProtocol(asyncio.Protocol):
             log.warning("conn %d refused: %d connections is the limit", record.id, cfg.max_connections)
             self._deliver(core.close("max-connections"))
             return
-        self._last_rx = self._loop.time()
-        timeout = cfg.effective_idle_timeout
-        if timeout is not None:
-            self._idle_timer = self._loop.call_later(timeout, self._idle_check)
+        if state.pool is None or state.pool.enter(self):
+            self._start_idle_timer()
+        else:
+            log.info("conn %d waits for a place in the pool of %d connections", record.id, state.pool.size)
+            self._stop_reading(_POOLED, True)
+            self._loop.call_soon(self._repause)
         plan = core.connect_plan()
         if plan is not None:
             self._apply_connect(plan)
+
+    def _start_idle_timer(self) -> None:
+        self._last_rx = self._loop.time()
+        timeout = self._state.config.effective_idle_timeout
+        if timeout is not None:
+            self._idle_timer = self._loop.call_later(timeout, self._idle_check)
+
+    def _leave_pool(self) -> None:
+        """Give up this connection's place (or its wait) in the pool: it is closing."""
+        if self._state.pool is not None:
+            self._state.pool.leave(self)
+
+    def pool_admitted(self) -> None:
+        """A place in the connection pool came free: this connection is served from now on."""
+        if self._core is not None and self._core.closing:
+            return
+        self._start_idle_timer()
+        self._stop_reading(_POOLED, False)
 
     def data_received(self, data: bytes) -> None:
         core = self._core
@@ -215,6 +236,7 @@ class BrokerProtocol(asyncio.Protocol):
             self._output.cancel()
         state = self._state
         state.memory.release(self)
+        self._leave_pool()
         core = self._core
         if core is None:
             return
@@ -301,6 +323,7 @@ class BrokerProtocol(asyncio.Protocol):
         last frame is not destroyed by a TCP reset; a peer that never takes the
         last bytes is aborted after :data:`CLOSE_GRACE_SECONDS`.
         """
+        self._leave_pool()
         t = self._transport
         if t is None or t.is_closing():
             return
@@ -314,6 +337,7 @@ class BrokerProtocol(asyncio.Protocol):
 
     def reset_now(self) -> None:
         """Close with a TCP reset (SO_LINGER 0)."""
+        self._leave_pool()
         t = self._transport
         if t is None or t.is_closing():
             return
@@ -385,8 +409,6 @@ class BrokerProtocol(asyncio.Protocol):
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None
-            # Python 3.10 adds the transport's reader after connection_made even when
-            # reading was paused in it: pause again once that has happened.
             self._loop.call_soon(self._repause)
             self._silent_timer = self._loop.call_later(SILENT_WATCH_SECONDS, self._watch_silent)
         if plan.slow_read is not None:
@@ -397,8 +419,10 @@ class BrokerProtocol(asyncio.Protocol):
             self.reset_now()
 
     def _repause(self) -> None:
+        # Python 3.10 adds the transport's reader after connection_made even when reading
+        # was paused in it: pause again once that has happened.
         t = self._transport
-        if self._stops & _SILENT and t is not None and not t.is_closing():
+        if self._stops & (_SILENT | _POOLED) and t is not None and not t.is_closing():
             t.resume_reading()
             t.pause_reading()
 

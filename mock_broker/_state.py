@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -25,6 +26,46 @@ log = logging.getLogger("mock_broker")
 INTERNAL_ERRORS_KEPT = 1000
 
 
+class ConnectionPool:
+    """At most ``size`` connections served at once, like the reference broker's pool of 10 threads.
+
+    A connection beyond them is accepted by TCP but not read (no answer, no idle
+    timeout) until one of those served closes; then the oldest waiting one is
+    served, and what it sent meanwhile is handled late.
+    """
+
+    __slots__ = ("_serving", "_waiting", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._serving: set[BrokerProtocol] = set()
+        self._waiting: deque[BrokerProtocol] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def enter(self, proto: BrokerProtocol) -> bool:
+        """A new connection: True if it is served now, False if it waits for a place."""
+        if len(self._serving) < self.size:
+            self._serving.add(proto)
+            return True
+        self._waiting.append(proto)
+        return False
+
+    def leave(self, proto: BrokerProtocol) -> None:
+        """A connection ended: its place goes to the oldest one waiting."""
+        if proto in self._serving:
+            self._serving.discard(proto)
+            while self._waiting and len(self._serving) < self.size:
+                nxt = self._waiting.popleft()
+                self._serving.add(nxt)
+                nxt.pool_admitted()
+        else:
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(proto)
+
+
 class BrokerState:
     """Shared by every connection of a broker; used on the broker's loop only."""
 
@@ -34,6 +75,7 @@ class BrokerState:
         self.answerer = Answerer(config, self.store)
         self.faults = FaultRegistry()
         self.memory = RequestMemory(config.max_buffered_request_bytes)
+        self.pool = ConnectionPool(config.connection_pool) if config.connection_pool is not None else None
         self.live: dict[int, BrokerProtocol] = {}
         self.records: list[ConnectionRecord] = []
         self.next_id = 1

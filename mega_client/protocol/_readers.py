@@ -30,6 +30,7 @@ from ._events import (
 )
 from ._receivebuffer import ReceiveBuffer
 from .limits import (
+    INT32_MAX,
     MAX_PAYLOAD_BYTES,
     MAX_TOPIC_BYTES,
     UNSOLICITED_CORRELATION_ID,
@@ -58,6 +59,25 @@ _CREATE_TOPIC = int(MessageType.CREATE_TOPIC)
 _KNOWN_TYPES = frozenset((_PRODUCE, _CONSUME, _CREATE_TOPIC))
 
 
+class _SkipThenRaise:
+    """A frame being skipped as it streams in: when the last byte is gone, ``error`` is the answer."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: RemoteProtocolError) -> None:
+        self.error = error
+
+
+class _LongTopic:
+    """A frame whose topic is too long to keep: the topic is skipped, then its tail is read."""
+
+    __slots__ = ("cid", "mtype")
+
+    def __init__(self, cid: int, mtype: int) -> None:
+        self.cid = cid
+        self.mtype = mtype
+
+
 class RequestDecoder:
     """Turns a broker's incoming bytes into request frames.
 
@@ -66,22 +86,49 @@ class RequestDecoder:
     answer. When ``fatal`` is false the frame has been consumed (an oversized
     payload is skipped as it arrives, never stored) and decoding goes on; when
     it is true the stream is lost and every later call raises the same error.
+
+    Two options read frames the way the reference broker does, without its cost
+    in memory: ``skip_long_topics`` skips a topic longer than ``max_topic_bytes``
+    as it arrives (the frame is then answered as a bad name, non-fatal
+    ``topic-too-long``) instead of losing the stream; ``oversized_after_payload``
+    raises MESSAGE_TOO_LARGE once the whole payload has arrived rather than as
+    soon as its length is read. A topic or payload length over ``max_length``
+    is fatal (the reference broker cannot allocate it and closes).
     """
 
     # One per broker connection: no per-instance dict.
-    __slots__ = ("_buf", "_error", "_skip", "max_payload_bytes", "max_topic_bytes")
+    __slots__ = (
+        "_buf",
+        "_error",
+        "_skip",
+        "_slow",
+        "max_length",
+        "max_payload_bytes",
+        "max_topic_bytes",
+        "oversized_after_payload",
+        "skip_long_topics",
+    )
 
     def __init__(
         self,
         *,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         max_topic_bytes: int = MAX_TOPIC_BYTES,
+        skip_long_topics: bool = False,
+        oversized_after_payload: bool = False,
+        max_length: int = INT32_MAX,
     ) -> None:
         self.max_payload_bytes = max_payload_bytes
         self.max_topic_bytes = max_topic_bytes
+        self.skip_long_topics = skip_long_topics
+        self.oversized_after_payload = oversized_after_payload
+        self.max_length = max_length
         self._buf = ReceiveBuffer()
         self._skip = 0
         self._error: RemoteProtocolError | None = None
+        # Anything but the plain case: a fatal error, or a frame being skipped. The hot path
+        # of next_fields reads this one attribute to know it has nothing else to check.
+        self._slow: RemoteProtocolError | _SkipThenRaise | _LongTopic | None = None
 
     @property
     def buffered(self) -> int:
@@ -90,7 +137,7 @@ class RequestDecoder:
 
     @property
     def skipping(self) -> int:
-        """Bytes of an oversized payload still to be discarded as they arrive."""
+        """Bytes of an oversized payload (or too long topic) still to be discarded as they arrive."""
         return self._skip
 
     @property
@@ -105,6 +152,8 @@ class RequestDecoder:
         None too when nothing is buffered, or when the lengths are ones
         :meth:`next_fields` will reject (or skip) rather than wait for.
         """
+        if self._slow is not None:
+            return None
         buf = self._buf
         head = buf.peek(_HEAD_BYTES)
         if len(head) < _HEAD_BYTES:
@@ -145,7 +194,7 @@ class RequestDecoder:
         message_type: int,
     ) -> RemoteProtocolError:
         self._buf.clear()
-        self._error = RemoteProtocolError(
+        self._error = self._slow = RemoteProtocolError(
             message,
             reason=reason,
             fatal=True,
@@ -154,6 +203,12 @@ class RequestDecoder:
             message_type=message_type,
         )
         return self._error
+
+    def _skip_rest(self, n: int) -> None:
+        """Discard the next ``n`` bytes: those buffered now, the rest as they arrive."""
+        dropped = min(n, len(self._buf))
+        self._buf.consume(dropped)
+        self._skip = n - dropped
 
     def next_request(self) -> Request | None:
         """The next complete request, or ``None`` if more bytes are needed."""
@@ -173,8 +228,8 @@ class RequestDecoder:
         with ``offset`` 0 unless the type is CONSUME. It skips building a frame
         object, which is most of the cost of decoding a small request.
         """
-        if self._error is not None:
-            raise self._error
+        if self._slow is not None:
+            return self._next_slow()
         buf = self._buf
         data = buf.data
         pos = buf.pos
@@ -208,13 +263,7 @@ class RequestDecoder:
                 mtype,
             )
         if tlen < 0 or tlen > self.max_topic_bytes:
-            raise self._fail(
-                f"topic_length {tlen} outside 0..{self.max_topic_bytes}",
-                "negative-length" if tlen < 0 else "length-over-limit",
-                ErrorCode.INVALID_REQUEST,
-                cid,
-                mtype,
-            )
+            return self._topic_over_limit(cid, mtype, tlen)
         if avail < head_len:
             if not buf.ensure(head_len):
                 return None
@@ -226,23 +275,9 @@ class RequestDecoder:
         else:
             timestamp, plen = _REQ_TAIL.unpack_from(data, pos + _HEAD_BYTES + tlen)
             offset = 0
-        if plen < 0:
-            raise self._fail(
-                f"negative payload_length {plen}", "negative-length", ErrorCode.INVALID_REQUEST, cid, mtype
-            )
-        if plen > self.max_payload_bytes:
-            # Answerable without the payload: drop what is here, skip the rest as it comes.
-            dropped = min(plen, len(buf) - head_len)
-            buf.consume(head_len + dropped)
-            self._skip = plen - dropped
-            raise RemoteProtocolError(
-                f"payload_length {plen} over the limit of {self.max_payload_bytes}",
-                reason="message-too-large",
-                fatal=False,
-                error_code=ErrorCode.MESSAGE_TOO_LARGE,
-                correlation_id=cid,
-                message_type=mtype,
-            )
+        if plen < 0 or plen > self.max_payload_bytes:
+            buf.consume(head_len)
+            return self._payload_over_limit(cid, mtype, plen, None)
         total = head_len + plen
         if avail < total:
             if not buf.ensure(total):
@@ -262,6 +297,81 @@ class RequestDecoder:
                 message_type=mtype,
             ) from None
         return (mtype, cid, topic, timestamp, offset, data[pos + head_len : pos + total] if plen else b"")
+
+    # -- the rare paths: lengths out of bounds -------------------------------------------------
+
+    def _topic_over_limit(self, cid: int, mtype: int, tlen: int) -> RequestFields | None:
+        if tlen < 0 or tlen > self.max_length or not self.skip_long_topics:
+            raise self._fail(
+                f"topic_length {tlen} outside 0..{self.max_topic_bytes}",
+                "negative-length" if tlen < 0 else "length-over-limit",
+                ErrorCode.INVALID_REQUEST,
+                cid,
+                mtype,
+            )
+        self._buf.consume(_HEAD_BYTES)
+        self._skip_rest(tlen)
+        self._slow = _LongTopic(cid, mtype)
+        return self._next_slow()
+
+    def _payload_over_limit(
+        self, cid: int, mtype: int, plen: int, reason: RemoteProtocolError | None
+    ) -> RequestFields | None:
+        """After a frame's tail (its head consumed): a payload_length out of bounds, or (``reason``
+        given) a frame answered with ``reason`` once its payload, whatever its size, is skipped."""
+        if plen < 0 or plen > self.max_length:
+            raise self._fail(
+                f"payload_length {plen} outside 0..{self.max_payload_bytes}",
+                "negative-length" if plen < 0 else "length-over-limit",
+                ErrorCode.INVALID_REQUEST,
+                cid,
+                mtype,
+            )
+        if plen > self.max_payload_bytes:
+            # Answerable without the payload: drop what is here, skip the rest as it comes.
+            reason = RemoteProtocolError(
+                f"payload_length {plen} over the limit of {self.max_payload_bytes}",
+                reason="message-too-large",
+                fatal=False,
+                error_code=ErrorCode.MESSAGE_TOO_LARGE,
+                correlation_id=cid,
+                message_type=mtype,
+            )
+            self._skip_rest(plen)
+            if not self.oversized_after_payload:
+                raise reason
+        else:
+            self._skip_rest(plen)
+        assert reason is not None
+        self._slow = _SkipThenRaise(reason)
+        return self._next_slow()
+
+    def _next_slow(self) -> RequestFields | None:
+        state = self._slow
+        if isinstance(state, RemoteProtocolError):  # fatal: the stream is lost
+            raise state
+        if self._skip:
+            return None
+        if isinstance(state, _SkipThenRaise):
+            self._slow = None
+            raise state.error
+        assert isinstance(state, _LongTopic)
+        tail = _REQ_TAIL_CONSUME if state.mtype == _CONSUME else _REQ_TAIL
+        buf = self._buf
+        if not buf.ensure(tail.size):
+            return None
+        plen: int = tail.unpack_from(buf.data, buf.pos)[-1]
+        buf.consume(tail.size)
+        self._slow = None
+        too_long = RemoteProtocolError(
+            "topic too long to be a topic name",
+            reason="topic-too-long",
+            fatal=False,
+            error_code=ErrorCode.INVALID_REQUEST,
+            correlation_id=state.cid,
+            message_type=state.mtype,
+        )
+        return self._payload_over_limit(state.cid, state.mtype, plen, too_long)
 
 
 # -- responses (docs/PROTOCOL.md section 4) ---------------------------------------------------

@@ -91,7 +91,7 @@ def test_shutdown_under_load_with_fault_rules_is_prompt_and_the_log_is_small(tmp
     try:
         with RawClient(("127.0.0.1", port)) as c:
             c.request(create(1, "t"))
-        with flood(port, 1.5, connections=20):
+        with flood(port, 3.0, connections=30):
             started = time.monotonic()
             status, _, _ = stop(proc, timeout=60)
             took = time.monotonic() - started
@@ -100,7 +100,7 @@ def test_shutdown_under_load_with_fault_rules_is_prompt_and_the_log_is_small(tmp
             proc.kill()
     err = log.read_text()
     assert status == 0
-    assert took < 2.0, f"took {took:.2f} s to stop"  # 1 s is the aim (0.1 s here); a loaded machine gets slack
+    assert took < 5.0, f"took {took:.2f} s to stop"  # 1 s is the aim (0.1 s here); a loaded machine gets slack
     # One line per connection and a summary per rule, never one per faulted request.
     assert len(err) < 64 * 1024, f"{len(err)} bytes of log"
     assert "fault any:delay=300: applied" in err
