@@ -30,6 +30,8 @@ DEFECTS = {
     "echo-without-length": "the CREATE_TOPIC success echo leaves out its u16 length",
     "out-of-order": "the answers to the requests of one read are sent in reverse order",
     "linear-consume": "CONSUME walks the topic from offset 0: O(offset)",
+    "close-at-once": "every connection is closed as soon as it is accepted",
+    "flood": "from the moment a connection opens, the broker sends bytes nobody asked for, without end",
 }
 
 
@@ -47,12 +49,19 @@ class RawBroker:
     """An asyncio broker on its own thread, listening on 127.0.0.1 (ephemeral port)."""
 
     def __init__(
-        self, defect: str | None = None, *, idle_timeout: float | None = None, capacity: int = 1_000_000
+        self,
+        defect: str | None = None,
+        *,
+        idle_timeout: float | None = None,
+        capacity: int = 1_000_000,
+        produce_cost: float = 0.0,
     ) -> None:
+        """``produce_cost``: seconds each PRODUCE keeps the broker busy (a slow store; still conformant)."""
         if defect is not None and defect not in DEFECTS:
             raise ValueError(f"unknown defect {defect!r}")
         self.defect = defect
         self.idle_timeout = idle_timeout
+        self.produce_cost = produce_cost
         self.capacity = capacity
         self.topics: dict[bytes, list[tuple[int, bytes]]] = {}
         self.host = "127.0.0.1"
@@ -107,7 +116,11 @@ class RawBroker:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            if self.defect == "max-10-connections":
+            if self.defect == "close-at-once":
+                return
+            if self.defect == "flood":
+                await self._flood(writer)
+            elif self.defect == "max-10-connections":
                 assert self._pool is not None
                 async with self._pool:
                     await self._serve(reader, writer)
@@ -122,15 +135,19 @@ class RawBroker:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn()
+        last_rx = time.monotonic()
         while True:
+            # The idle timer runs from the last bytes received, time spent answering included (CONN-7).
+            wait = None if self.idle_timeout is None else max(0.001, self.idle_timeout - (time.monotonic() - last_rx))
             try:
-                chunk = await asyncio.wait_for(reader.read(1 << 16), self.idle_timeout)
+                chunk = await asyncio.wait_for(reader.read(1 << 16), wait)
             except asyncio.TimeoutError:
                 writer.write(_err(0, 8))
                 await self._close(reader, writer)
                 return
             if not chunk:
                 return  # EOF: complete requests were answered as they came; a partial one is dropped
+            last_rx = time.monotonic()
             conn.buf += chunk
             answers, fatal = self._frames(conn)
             if answers:
@@ -141,6 +158,12 @@ class RawBroker:
             if fatal:
                 await self._close(reader, writer)
                 return
+
+    async def _flood(self, writer: asyncio.StreamWriter) -> None:
+        chunk = bytes(range(256)) * 256
+        while True:
+            writer.write(chunk)
+            await writer.drain()
 
     async def _close(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Send what is buffered, FIN, and read (discarding) until the peer's EOF or 1 s."""
@@ -223,6 +246,8 @@ class RawBroker:
         if mtype == 1:
             if len(log) >= self.capacity:
                 return _err(cid, 9)
+            if self.produce_cost:
+                time.sleep(self.produce_cost)  # the whole broker is busy, as with a slow store
             log.append((ts, payload))
             return struct.pack(">ibqi", cid, 1, ts, len(log) - 1)
         if not 0 <= offset < len(log):

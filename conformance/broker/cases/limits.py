@@ -23,9 +23,6 @@ from conformance.broker._frames import (
 from conformance.broker._registry import broker_case
 from mega_client.protocol import INT32_MAX
 
-#: Messages per pipelined write when filling a topic to capacity.
-_BATCH = 2000
-
 
 def _pattern(size: int) -> bytes:
     """``size`` bytes that are not all alike (so a shifted or truncated copy shows)."""
@@ -121,7 +118,8 @@ def huge_payload_length(ctx: BrokerContext) -> None:
 def topic_capacity(ctx: BrokerContext) -> None:
     """A topic holding its capacity (given by --topic-capacity; skipped without it) answers the next PRODUCE
     RESOURCE_EXHAUSTED (9), twice, stores nothing more (its last offset still reads; the next is INVALID_OFFSET), and
-    the connection stays usable."""
+    the connection stays usable. The fill keeps its connection busy (pipelined batches sized to be answered well
+    within the idle timeout)."""
     capacity = ctx.target.topic_capacity
     if capacity is None:
         ctx.skip("needs --topic-capacity N: the per-topic capacity of the target (1,000,000 by default, SEM-9)")
@@ -129,16 +127,11 @@ def topic_capacity(ctx: BrokerContext) -> None:
     name = ctx.topic()
     ctx.create(c, name)
     started = time.monotonic()
-    stored = 0
-    while stored < capacity:
-        n = min(_BATCH, capacity - stored)
-        c.send(b"".join(produce(i & 0x7FFFFFFF, name, b"c", 5) for i in range(stored, stored + n)), "PRODUCEs")
-        c.expect(
-            *(produce_ok(i & 0x7FFFFFFF, 5, i) for i in range(stored, stored + n)),
-            what=f"filling the topic to its capacity of {capacity}: PRODUCEs {stored}..{stored + n - 1}",
-        )
-        stored += n
+    c, _ = ctx.produce_many(
+        c, name, capacity, payload=b"c", timestamp=5, what=f"filling the topic to its capacity of {capacity}"
+    )
     ctx.note(f"{capacity} messages stored in {time.monotonic() - started:.1f} s")
+    c = ctx.keep_or_reconnect(c, "after filling the topic")
     c.send(produce(-1, name, b"over", 6) + produce(-2, name, b"over", 7), "two PRODUCEs to the full topic")
     c.expect(error(-1, RESOURCE_EXHAUSTED), error(-2, RESOURCE_EXHAUSTED), what="answers to PRODUCE on a full topic")
     c.send(consume(-3, name, capacity - 1, 0) + consume(-4, name, capacity, 0), "CONSUME the last offset and the next")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conformance._wire import hexline
 from conformance._wire import i32 as get_i32
 from conformance._wire import i64 as get_i64
 from conformance.broker._context import BrokerContext, Connection
@@ -114,7 +115,7 @@ def _offset_of(ctx: BrokerContext, conn: Connection, cid: int, ts: int, what: st
     raw = conn.read_exact(17, what)
     ctx.check(
         get_i32(raw, 0) == cid and raw[4] == 1 and get_i64(raw, 5) == ts,
-        f"{what}: expected a PRODUCE success for correlation id {cid} with timestamp {ts}, got {raw.hex(' ')}",
+        f"{what}: expected a PRODUCE success for correlation id {cid} with timestamp {ts}, got {hexline(raw)}",
     )
     return get_i32(raw, 13)
 
@@ -210,7 +211,7 @@ def create_race(ctx: BrokerContext) -> None:
         got = head + c.read_exact(len(rest), f"answer to CREATE_TOPIC on connection {i + 1}")
         ctx.check(
             got == create_ok(300 + i, 1000 + i, name).data,
-            f"connection {i + 1}: expected TOPIC_ALREADY_EXISTS or the CREATE_TOPIC success, got {got.hex(' ')}",
+            f"connection {i + 1}: expected TOPIC_ALREADY_EXISTS or the CREATE_TOPIC success, got {hexline(got)}",
         )
         winners.append(i + 1)
     ctx.check(len(winners) == 1, f"{len(winners)} of 8 racing CREATE_TOPICs succeeded (connections {winners})")
