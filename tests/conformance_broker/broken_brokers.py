@@ -30,9 +30,16 @@ DEFECTS = {
     "echo-without-length": "the CREATE_TOPIC success echo leaves out its u16 length",
     "out-of-order": "the answers to the requests of one read are sent in reverse order",
     "linear-consume": "CONSUME walks the topic from offset 0: O(offset)",
+    "batched-linear-consume": (
+        "O(offset) CONSUME behind Nagle-like batching: the answers to a read holding two or more requests are sent "
+        "44 ms late (a lone request is answered at once)"
+    ),
     "close-at-once": "every connection is closed as soon as it is accepted",
     "flood": "from the moment a connection opens, the broker sends bytes nobody asked for, without end",
 }
+
+#: batched-linear-consume: the delay of a batch's answers (Nagle's algorithm plus a delayed ACK, as measured).
+BATCH_DELAY_S = 0.044
 
 
 def _err(cid: int, code: int) -> bytes:
@@ -153,6 +160,8 @@ class RawBroker:
             if answers:
                 if self.defect == "out-of-order":
                     answers.reverse()
+                if self.defect == "batched-linear-consume" and len(answers) > 1:
+                    await asyncio.sleep(BATCH_DELAY_S)
                 writer.write(b"".join(answers))
                 await writer.drain()
             if fatal:
@@ -252,7 +261,7 @@ class RawBroker:
             return struct.pack(">ibqi", cid, 1, ts, len(log) - 1)
         if not 0 <= offset < len(log):
             return _err(cid, 6)
-        if self.defect == "linear-consume":
+        if self.defect in ("linear-consume", "batched-linear-consume"):
             for i, message in enumerate(log):  # noqa: B007
                 if i == offset:
                     break

@@ -58,6 +58,10 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
 #: defect -> (cases run, strictly: SHOULD cases count) -> the cases that must fail, each with a piece of its reason
 #: naming the symptom. Each of these brokers got past the case as it was before (see docs/CONFORMANCE.md).
 PINNED: dict[str, tuple[list[str], dict[str, str]]] = {
+    "batched-linear-consume": (
+        ["performance.consume-cost"],
+        {"performance.consume-cost": "the cost of CONSUME grows with the offset: one CONSUME at a time"},
+    ),
     "close-at-once": (
         ["idle.closes-idle-connection"],
         {"idle.closes-idle-connection": "before its idle timeout of 0.5 s: not an idle close"},
