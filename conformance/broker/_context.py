@@ -297,6 +297,34 @@ class Connection:
             self.ctx.fail(f"{what}: {reason}")
         self.ctx.fail(f"{what}: unexpected bytes {hexline(got)}")  # pragma: no cover - the loop fails first
 
+    def answer_within(self, frame: Expected, seconds: float) -> str | None:
+        """Wait up to ``seconds`` for ``frame``: None when exactly it arrived (and is taken), else what the broker did
+        instead, in words ("still open and silent 2 s later", "closed the connection with no answer", ...).
+
+        After a no, :meth:`waited` tells whether the broker was waiting for more bytes: silent and open, or closed
+        for idleness with nothing before the unsolicited frame."""
+        self.fill(len(frame), seconds)
+        got = self.pending[: len(frame)]
+        if got == frame.data:
+            self.take(len(frame))
+            return None
+        if not got:
+            if self.state == "eof":
+                return "closed the connection with no answer"
+            if self.state == "reset":
+                return f"reset the connection with no answer ({self.error})"
+            return f"still open and silent {seconds:.1f} s later"
+        if self.closed_for_idleness():
+            quiet = time.monotonic() - self.last_sent
+            return f"silent until its idle close (the unsolicited frame) {quiet:.1f} s later"
+        self.linger(0.05)
+        then = {"eof": ", then closed the connection", "reset": ", then reset the connection"}.get(self.state, "")
+        return f"answered {describe_response(self.pending)} instead{then}"
+
+    def waited(self) -> bool:
+        """True when nothing but (perhaps) an idle close came: the broker waits for bytes it was not sent."""
+        return (self.open and not self._pending) or self.closed_for_idleness()
+
     def expect_closed(self, what: str, timeout: float | None = None) -> None:
         """Nothing more arrives and the broker ends the connection (EOF or reset) within ``timeout``."""
         silence = self.ctx.timeout if timeout is None else timeout

@@ -34,12 +34,18 @@ DEFECTS = {
         "O(offset) CONSUME behind Nagle-like batching: the answers to a read holding two or more requests are sent "
         "44 ms late (a lone request is answered at once)"
     ),
+    "unchecked-length": (
+        "lengths are trusted: the broker waits for every announced topic and payload byte (as if it had allocated "
+        "them) before judging the frame; a length over the JVM's array limit closes the connection with no answer"
+    ),
     "close-at-once": "every connection is closed as soon as it is accepted",
     "flood": "from the moment a connection opens, the broker sends bytes nobody asked for, without end",
 }
 
 #: batched-linear-consume: the delay of a batch's answers (Nagle's algorithm plus a delayed ACK, as measured).
 BATCH_DELAY_S = 0.044
+#: unchecked-length: the largest array a JVM allocates; a longer length fails the allocation (the connection closes).
+JVM_ARRAY_LIMIT = 2**31 - 9
 
 
 def _err(cid: int, code: int) -> bytes:
@@ -50,6 +56,8 @@ def _err(cid: int, code: int) -> bytes:
 class _Conn:
     buf: bytearray = field(default_factory=bytearray)
     skip: int = 0
+    #: unchecked-length: the answer sent once the skipped payload has all arrived.
+    after_skip: bytes = b""
 
 
 class RawBroker:
@@ -191,6 +199,7 @@ class RawBroker:
         """Answer every complete frame in ``conn.buf``; True when the connection must close."""
         out: list[bytes] = []
         buf = conn.buf
+        unchecked = self.defect == "unchecked-length"
         while True:
             if conn.skip:
                 n = min(conn.skip, len(buf))
@@ -198,6 +207,9 @@ class RawBroker:
                 conn.skip -= n
                 if conn.skip:
                     return out, False
+                if conn.after_skip:
+                    out.append(conn.after_skip)
+                    conn.after_skip = b""
             if len(buf) < 5:
                 return out, False
             cid, mtype = struct.unpack_from(">iB", buf)
@@ -207,7 +219,9 @@ class RawBroker:
             if len(buf) < 9:
                 return out, False
             (tlen,) = struct.unpack_from(">i", buf, 5)
-            if not 0 <= tlen <= 255:
+            if unchecked and tlen > JVM_ARRAY_LIMIT:
+                return out, True
+            if not 0 <= tlen <= 255 and not (unchecked and tlen > 255):
                 out.append(_err(cid, 1))
                 return out, True
             head = 9 + tlen + (16 if mtype == 2 else 12)
@@ -217,11 +231,19 @@ class RawBroker:
             if plen < 0:
                 out.append(_err(cid, 1))
                 return out, True
+            if unchecked and plen > JVM_ARRAY_LIMIT:
+                return out, True
             if plen > MAX_PAYLOAD and self.defect != "no-size-limit":
-                out.append(_err(cid, 3))
+                if unchecked:
+                    conn.after_skip = _err(cid, 3)
+                else:
+                    out.append(_err(cid, 3))
                 dropped = min(plen, len(buf) - head)
                 del buf[: head + dropped]
                 conn.skip = plen - dropped
+                if unchecked and not conn.skip:
+                    out.append(conn.after_skip)
+                    conn.after_skip = b""
                 if self.defect == "close-after-error":
                     return out, True
                 continue

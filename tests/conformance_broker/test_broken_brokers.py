@@ -62,6 +62,23 @@ PINNED: dict[str, tuple[list[str], dict[str, str]]] = {
         ["performance.consume-cost"],
         {"performance.consume-cost": "the cost of CONSUME grows with the offset: one CONSUME at a time"},
     ),
+    "unchecked-length": (
+        [
+            "limits.huge-payload-length",
+            "limits.huge-payload-length-not-fatal",
+            "malformed.huge-topic-length",
+            "limits.payload-over-max",
+            "codes.order-too-large-first",
+        ],
+        {
+            "limits.huge-payload-length": (
+                "it waits for the 1,073,741,824 announced bytes, as a broker that allocates a buffer from an "
+                "unchecked length does"
+            ),
+            "limits.huge-payload-length-not-fatal": "2,147,483,647: closed the connection with no answer",
+            "malformed.huge-topic-length": "it waits for the 65,536 announced topic bytes",
+        },
+    ),
     "close-at-once": (
         ["idle.closes-idle-connection"],
         {"idle.closes-idle-connection": "before its idle timeout of 0.5 s: not an idle close"},
