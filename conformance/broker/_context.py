@@ -242,6 +242,10 @@ class Connection:
         """Bytes received and not yet taken by an expectation."""
         return bytes(self._pending)
 
+    def peek(self, n: int) -> bytes:
+        """The first ``n`` pending bytes (fewer when fewer arrived), left pending."""
+        return bytes(self._pending[:n])
+
     def take(self, n: int) -> bytes:
         data = bytes(self._pending[:n])
         del self._pending[:n]

@@ -46,6 +46,11 @@ REFERENCE_DEFECTS: dict[str, str] = {
     ),
     "12.6": "the reference broker serves at most 10 connections at once (section 12 #6)",
     "12.7": "the reference broker's CONSUME walks the topic from the start: O(offset) (section 12 #7)",
+    "12.19": "the reference broker answers INTERNAL_ERROR, not RESOURCE_EXHAUSTED, on a full topic (section 12 #19)",
+    "12.20": (
+        "the reference broker stores a message and takes its offset in two unlocked steps: under concurrent "
+        "PRODUCEs an offset can read back another message than the one it was given to (section 12 #20)"
+    ),
 }
 
 _CASE_ID = re.compile(r"^[a-z0-9]+(\.[a-z0-9-]+)+$")

@@ -30,6 +30,11 @@ DEFECTS = {
     "echo-without-length": "the CREATE_TOPIC success echo leaves out its u16 length",
     "out-of-order": "the answers to the requests of one read are sent in reverse order",
     "linear-consume": "CONSUME walks the topic from offset 0: O(offset)",
+    "offset-race": (
+        "PRODUCE stores the message, then takes the topic's next offset: two steps, and every 200th PRODUCE of a "
+        "topic yields to the event loop between them (as a thread switch does in the reference broker), so a "
+        "PRODUCE of another connection run in between takes its offset"
+    ),
     "batched-linear-consume": (
         "O(offset) CONSUME behind Nagle-like batching: the answers to a read holding two or more requests are sent "
         "44 ms late (a lone request is answered at once)"
@@ -42,6 +47,8 @@ DEFECTS = {
     "flood": "from the moment a connection opens, the broker sends bytes nobody asked for, without end",
 }
 
+#: offset-race: the PRODUCEs of a topic between two yields (more than the 90 of semantics.offsets-across-connections).
+RACE_EVERY = 200
 #: batched-linear-consume: the delay of a batch's answers (Nagle's algorithm plus a delayed ACK, as measured).
 BATCH_DELAY_S = 0.044
 #: unchecked-length: the largest array a JVM allocates; a longer length fails the allocation (the connection closes).
@@ -79,6 +86,7 @@ class RawBroker:
         self.produce_cost = produce_cost
         self.capacity = capacity
         self.topics: dict[bytes, list[tuple[int, bytes]]] = {}
+        self.next_offset: dict[bytes, int] = {}
         self.host = "127.0.0.1"
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,7 +172,7 @@ class RawBroker:
                 return  # EOF: complete requests were answered as they came; a partial one is dropped
             last_rx = time.monotonic()
             conn.buf += chunk
-            answers, fatal = self._frames(conn)
+            answers, fatal = await self._frames(conn)
             if answers:
                 if self.defect == "out-of-order":
                     answers.reverse()
@@ -195,7 +203,7 @@ class RawBroker:
 
     # -- frames ---------------------------------------------------------------------------------
 
-    def _frames(self, conn: _Conn) -> tuple[list[bytes], bool]:
+    async def _frames(self, conn: _Conn) -> tuple[list[bytes], bool]:
         """Answer every complete frame in ``conn.buf``; True when the connection must close."""
         out: list[bytes] = []
         buf = conn.buf
@@ -254,12 +262,12 @@ class RawBroker:
             offset = struct.unpack_from(">i", buf, 17 + tlen)[0] if mtype == 2 else 0
             payload = bytes(buf[head : head + plen])
             del buf[: head + plen]
-            answer = self._answer(cid, mtype, topic, ts, offset=offset, payload=payload)
+            answer = await self._answer(cid, mtype, topic, ts, offset=offset, payload=payload)
             out.append(answer)
             if self.defect == "close-after-error" and answer[4] == 0:
                 return out, True
 
-    def _answer(self, cid: int, mtype: int, topic: bytes, ts: int, *, offset: int, payload: bytes) -> bytes:
+    async def _answer(self, cid: int, mtype: int, topic: bytes, ts: int, *, offset: int, payload: bytes) -> bytes:
         if _VALID_NAME.fullmatch(topic) is None:
             return _err(cid, 1)
         if self.defect == "timestamps-not-echoed":
@@ -280,7 +288,13 @@ class RawBroker:
             if self.produce_cost:
                 time.sleep(self.produce_cost)  # the whole broker is busy, as with a slow store
             log.append((ts, payload))
-            return struct.pack(">ibqi", cid, 1, ts, len(log) - 1)
+            if self.defect != "offset-race":
+                return struct.pack(">ibqi", cid, 1, ts, len(log) - 1)
+            if len(log) % RACE_EVERY == 0:
+                await asyncio.sleep(0)
+            given = self.next_offset.get(topic, 0)
+            self.next_offset[topic] = given + 1
+            return struct.pack(">ibqi", cid, 1, ts, given)
         if not 0 <= offset < len(log):
             return _err(cid, 6)
         if self.defect in ("linear-consume", "batched-linear-consume"):

@@ -208,7 +208,7 @@ def huge_payload_length(ctx: BrokerContext) -> None:
     )
 
 
-@broker_case("limits.topic-capacity", clauses=("ERR-11", "SEM-9", "ERR-14", "SEM-4"))
+@broker_case("limits.topic-capacity", clauses=("ERR-11", "SEM-9", "ERR-14", "SEM-4"), reference_defect="12.19")
 def topic_capacity(ctx: BrokerContext) -> None:
     """A topic holding its capacity (given by --topic-capacity; skipped without it) answers the next PRODUCE
     RESOURCE_EXHAUSTED (9), twice, stores nothing more (its last offset still reads; the next is INVALID_OFFSET), and
