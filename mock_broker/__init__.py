@@ -17,22 +17,24 @@ How it answers, per request, in this order (profile ``spec``; ``reference`` in b
 1. a frame the decoder cannot follow: an unknown message_type is answered
    INVALID_MESSAGE_TYPE, a negative topic or payload length or a topic_length
    over 255 INVALID_REQUEST, both with the request's correlation id, and the
-   connection is closed [closed with no answer; a topic_length up to 65535 is
-   read and treated as a bad name];
-2. payload_length over ``max_payload_bytes``: MESSAGE_TOO_LARGE; the payload is
-   skipped as it arrives, the connection stays usable;
+   connection is closed [closed with no answer; a topic_length over 255 is
+   waited for (skipped as it arrives) and answered as a bad name, unless the JVM
+   could not allocate it];
+2. payload_length over ``max_payload_bytes``: MESSAGE_TOO_LARGE as soon as the
+   length is read [once the whole payload has arrived]; the payload is skipped
+   as it arrives, the connection stays usable;
 3. a topic that is not UTF-8 or breaks the name rules: INVALID_REQUEST
    [CREATE_TOPIC: INTERNAL_ERROR; PRODUCE/CONSUME: TOPIC_NOT_FOUND];
 4. PRODUCE/CONSUME on a missing topic: TOPIC_NOT_FOUND; CREATE_TOPIC of an
    existing one: TOPIC_ALREADY_EXISTS;
 5. CONSUME offset < 0 or >= count: INVALID_OFFSET; PRODUCE to a topic holding
-   ``max_messages_per_topic``, or CREATE_TOPIC with ``max_topics`` topics:
-   RESOURCE_EXHAUSTED.
+   ``max_messages_per_topic`` [INTERNAL_ERROR], or CREATE_TOPIC with
+   ``max_topics`` topics: RESOURCE_EXHAUSTED.
 
 A connection silent for ``idle_timeout`` seconds gets ``00 00 00 00 00 08``
 (NETWORK_ERROR, correlation id 0) and is closed. Neither profile copies the
-reference broker's capacity defects (10-connection pool, O(offset) CONSUME,
-allocating from an unchecked length).
+reference broker's capacity defects (O(offset) CONSUME, no TCP_NODELAY, its
+offset race); its pool of 10 connections is the option ``connection_pool``.
 
 Fault injection: ``broker.faults.add("produce:error=RESOURCE_EXHAUSTED:every=10")``,
 ``with broker.faults.applied("any:silent"): ...``; the rule grammar is in

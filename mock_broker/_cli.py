@@ -27,9 +27,15 @@ connection (and one per request with --log-level debug), and stops cleanly on
 SIGINT or SIGTERM (exit status 0).
 
 Profiles: "spec" (default) answers as docs/PROTOCOL.md says; "reference"
-reproduces the reference broker's answers byte for byte, defects included
-(INTERNAL_ERROR for a bad topic name on CREATE_TOPIC, TOPIC_NOT_FOUND for one on
-PRODUCE/CONSUME, a silent close on an unknown message type or a negative length).
+reproduces what the reference broker sends, byte for byte, as measured on it
+(INTERNAL_ERROR for a bad topic name on CREATE_TOPIC and for a full topic,
+TOPIC_NOT_FOUND for a bad name on PRODUCE/CONSUME, a silent close on an unknown
+message type or a negative length, MESSAGE_TOO_LARGE only after the whole payload,
+a long topic waited for then answered as a bad name, a silent close on a length
+the JVM cannot allocate). Where the reference broker allocates the bytes it waits
+for, the profile skips them as they arrive instead: same wire, no memory. Its
+capacity and timing defects are not copied; its pool of 10 threads is
+--connection-pool 10.
 """
 
 EPILOG = (
