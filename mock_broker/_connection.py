@@ -30,6 +30,7 @@ from mega_client.protocol import (
     RequestFields,
     UnsolicitedError,
     encode_response,
+    layouts,
     request_from_fields,
 )
 
@@ -40,6 +41,8 @@ from ._record import AppliedFault, ConnectionRecord
 from ._steps import Close, Step, Write, cost
 
 log = logging.getLogger("mock_broker")
+
+_PRODUCE_OK_BYTES = layouts.PRODUCE_OK.size
 
 #: The unsolicited frame sent to an idle connection before it is closed.
 IDLE_FRAME = encode_response(UnsolicitedError(ErrorCode.NETWORK_ERROR))
@@ -70,6 +73,7 @@ class BrokerConnection:
         "_recording",
         "_requests_limit",
         "_trace",
+        "more",
         "read_rate",
         "record",
         "state",
@@ -92,6 +96,8 @@ class BrokerConnection:
         self.state = State.OPEN
         #: Set by a ``slow-read`` rule: read this connection at about this many bytes per second.
         self.read_rate: int | None = None
+        #: After :meth:`next_output`: False when it answered everything complete (no need to ask again).
+        self.more = True
         self._answerer = answerer
         self._faults = faults
         self._decoder = decoder
@@ -131,12 +137,16 @@ class BrokerConnection:
         closing). Call again while it returns steps and the I/O side has room.
         """
         if self.state is not State.OPEN:
+            self.more = False
             return []
         if self._faults.active or self._trace:
             return self._observed_output(budget)
-        # The hot path: decode to plain tuples, answer, and join the answers into one write.
-        next_fields = self._decoder.next_fields
+        # The hot path: runs of PRODUCEs answered in place (Answerer.produce_run), any other frame
+        # decoded to a plain tuple and answered; the answers joined into one write.
+        decoder = self._decoder
+        next_fields = decoder.next_fields
         answer = self._answerer.answer
+        produce_run = self._answerer.produce_run
         record = self.record
         kept = record.request_list() if self._recording else None
         out: list[bytes] = []
@@ -144,6 +154,16 @@ class BrokerConnection:
         count = 0
         steps: list[Step] = []
         while size < budget:
+            view = decoder.contiguous()
+            if view is not None:
+                before = len(out)
+                end = produce_run(view[0], view[1], out, kept)
+                if end != view[1]:
+                    decoder.consumed_to(end)
+                    n = len(out) - before
+                    count += n
+                    size += n * _PRODUCE_OK_BYTES
+                    continue
             try:
                 req = next_fields()
             except RemoteProtocolError as exc:
@@ -170,6 +190,7 @@ class BrokerConnection:
         record.request_count += count
         if kept is not None and len(kept) > self._requests_limit:
             record.trim_requests(self._requests_limit)
+        self.more = size >= budget and not self.closing
         if out:
             steps.insert(0, Write(b"".join(out)))
         return steps
@@ -217,6 +238,7 @@ class BrokerConnection:
                 except Exception:
                     frame = self._internal_error(req)
             self._deliver(rules, frame, mtype, cid, batch)
+        self.more = batch.size >= budget and not self.closing
         return batch.steps()
 
     def _deliver(self, rules: list[FaultRule], frame: bytes, mtype: int, cid: int, batch: _Batch) -> None:

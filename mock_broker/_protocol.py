@@ -61,8 +61,16 @@ _POOLED = 32  # waiting for a place in the connection pool (--connection-pool)
 _BROKER_STOPS = _WRITE_PAUSED | _OUTPUT_FULL | _THROTTLED | _MEMORY | _POOLED
 
 
-class BrokerProtocol(asyncio.Protocol):
-    """One client connection, as asyncio sees it."""
+class BrokerProtocol(asyncio.BufferedProtocol):
+    """One client connection, as asyncio sees it.
+
+    A buffered protocol: the transport reads into one buffer that every
+    connection of the broker shares (they run on one loop, and each read is
+    handled before the next one starts), and the bytes read are copied out of it
+    at their exact size. A plain protocol would have each read allocate 256 KiB
+    and shrink it, which glibc serves with mmap, mremap and munmap and page
+    faults: measured, that tripled the kernel time per request.
+    """
 
     __slots__ = (
         "_core",
@@ -186,6 +194,12 @@ class BrokerProtocol(asyncio.Protocol):
         self._start_idle_timer()
         self._stop_reading(_POOLED, False)
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._state.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._state.read_buffer[:nbytes].tobytes())
+
     def data_received(self, data: bytes) -> None:
         core = self._core
         assert core is not None
@@ -269,9 +283,10 @@ class BrokerProtocol(asyncio.Protocol):
             while not self._stops & (_WRITE_PAUSED | _OUTPUT_FULL):
                 room = self._high_water - (self._output.cost if self._output is not None else 0)
                 steps = core.next_output(max(room, 1))
-                if not steps:
+                if steps:
+                    self._deliver(steps)
+                if not core.more:
                     break
-                self._deliver(steps)
         finally:
             self._pumping = False
         if core.read_rate is not None and core.read_rate != self._slow_rate:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mock_broker")
 
+#: Bytes one read may bring (asyncio's own read size).
+_READ_BYTES = 256 * 1024
+
 #: Tracebacks of handler failures kept for inspection; a long-running broker keeps the latest.
 INTERNAL_ERRORS_KEPT = 1000
 
@@ -76,6 +79,8 @@ class BrokerState:
         self.faults = FaultRegistry()
         self.memory = RequestMemory(config.max_buffered_request_bytes)
         self.pool = ConnectionPool(config.connection_pool) if config.connection_pool is not None else None
+        #: The buffer every connection's reads go into (see BrokerProtocol): one loop, one read at a time.
+        self.read_buffer = memoryview(bytearray(_READ_BYTES))
         self.live: dict[int, BrokerProtocol] = {}
         self.records: list[ConnectionRecord] = []
         self.next_id = 1

@@ -210,6 +210,22 @@ class RequestDecoder:
         self._buf.consume(dropped)
         self._skip = n - dropped
 
+    def contiguous(self) -> tuple[bytes, int] | None:
+        """The buffered bytes that lie in one piece, as ``(data, pos)``: the next frame starts at ``data[pos]``.
+
+        For a hot loop that reads complete frames in place (with :mod:`layouts`)
+        and then calls :meth:`consumed_to`; what it cannot read whole it leaves to
+        :meth:`next_fields` (more bytes may be waiting beyond ``data``). None while
+        an error or a skip is pending: only :meth:`next_fields` handles those.
+        """
+        if self._slow is not None:
+            return None
+        return self._buf.data, self._buf.pos
+
+    def consumed_to(self, pos: int) -> None:
+        """The frames of ``data[old pos:pos]`` (from :meth:`contiguous`) were read by the caller."""
+        self._buf.pos = pos
+
     def next_request(self) -> Request | None:
         """The next complete request, or ``None`` if more bytes are needed."""
         fields = self.next_fields()

@@ -74,12 +74,25 @@ def test_a_request_split_at_every_byte_is_answered_once_complete():
 
 def test_the_budget_splits_a_batch_and_nothing_is_lost():
     c = core()
-    c.receive_data(pipelined([create(1, "t"), *(produce(i, "t", b"x") for i in range(2, 102))]))
+    c.receive_data(pipelined([create(1, "t"), produce(2, "t", b"x"), *(consume(i, "t", 0) for i in range(3, 103))]))
     batches = []
     while steps := c.next_output(100):
         batches.append(written(steps))
     assert len(batches) > 10
-    assert b"".join(batches) == create_ok(1, "t") + b"".join(produce_ok(i, i - 2) for i in range(2, 102))
+    expected = create_ok(1, "t") + produce_ok(2, 0) + b"".join(consume_ok(i, TS, 1, b"x") for i in range(3, 103))
+    assert b"".join(batches) == expected
+    assert not c.more
+
+
+def test_a_run_of_produces_is_answered_whole():
+    # PRODUCEs take the fast path, bounded by the bytes at hand (each answer is shorter than its
+    # request), not by the budget.
+    c = core()
+    c.receive_data(pipelined([create(1, "t"), *(produce(i, "t", b"x") for i in range(2, 102))]))
+    steps = c.next_output(100)
+    assert written(steps) == create_ok(1, "t") + b"".join(produce_ok(i, i - 2) for i in range(2, 102))
+    assert c.next_output(100) == []
+    assert not c.more
 
 
 def test_frame_lengths_are_known_once_they_arrive():
