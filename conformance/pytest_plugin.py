@@ -6,7 +6,8 @@ Under xdist every worker starts its own driver process (a session fixture is
 per worker) and every case its own mock broker on an ephemeral port, so
 workers share nothing. A failed MUST case (or SHOULD case with
 ``--mega-strict``) fails its test; a failed SHOULD case without it is reported
-as xfail; a case that does not apply is skipped.
+as xfail; a case the driver could not finish fails (a SHOULD case says "not judged");
+a case that does not apply is skipped.
 
 How the options get registered: this module is a pytest plugin, declared
 through the ``pytest11`` entry point ``mega_conformance`` (active wherever the
@@ -66,6 +67,8 @@ def run_case_as_test(runner: Runner, case_id: str) -> None:
     clauses = ", ".join(result.case.clauses)
     if result.outcome == "fail":
         pytest.fail(f"{case_id} [{result.case.level.value} {clauses}]: {result.reason}", pytrace=False)
+    elif result.outcome == "not-judged":
+        pytest.fail(f"{case_id} [SHOULD {clauses}] not judged: {result.reason}", pytrace=False)
     elif result.outcome == "skipped":
         pytest.skip(f"{case_id}: {result.reason}")
     elif result.outcome == "non-strict":
