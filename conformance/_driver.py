@@ -390,10 +390,10 @@ class Driver:
                 raise DriverGone(f"the driver exited (status {status}) while answering {op} (id {cid})")
             if isinstance(raw, _Overlong):
                 self.log.append(time.monotonic(), "<", decode(raw.head, LOG_LINE_CHARS))
-                self.note(f"a line longer than {DRIVER_LINE_BYTES} bytes: the contract's limit")
+                limit = f"{DRIVER_LINE_BYTES // (1024 * 1024)} MiB"
+                self.note(f"a line longer than {limit}, the contract's limit")
                 raise DriverBrokeContract(
-                    f"the driver wrote a stdout line longer than {DRIVER_LINE_BYTES} bytes "
-                    f"while {op} (id {cid}) was pending"
+                    f"the driver wrote a stdout line longer than {limit} while {op} (id {cid}) was pending"
                 )
             text = raw.decode("utf-8", "replace").rstrip("\r")
             self.log.append(time.monotonic(), "<", text)

@@ -40,7 +40,8 @@ th{background:#f2f2f2}td.n{text-align:right}
 .o-pass{--c:#2e9b3a}.o-fail{--c:#c62828}.o-non-strict{--c:#e08a00}.o-not-judged{--c:#7b3fb5}.o-skipped{--c:#8a8a8a}
 .badge{display:inline-block;min-width:4.4em;text-align:center;color:#fff;background:var(--c);border-radius:3px;
 padding:0 .4em;font-size:12px;font-weight:bold}
-details.case{scroll-margin-top:4.5em;border:1px solid #ddd;border-left:6px solid var(--c);margin:.5em 0;border-radius:3px;background:#fff}
+details.case{scroll-margin-top:4.5em;
+border:1px solid #ddd;border-left:6px solid var(--c);margin:.5em 0;border-radius:3px;background:#fff}
 details.case>summary{padding:.35em .6em;cursor:pointer}details.case[open]>summary{border-bottom:1px solid #eee}
 .why{color:var(--c);margin-left:.4em}.body{padding:.4em .8em .6em}
 .reason{color:var(--c);font-weight:bold;white-space:pre-wrap}.note{color:#245;white-space:pre-wrap}

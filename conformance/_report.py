@@ -83,7 +83,8 @@ def summary_table(results: Sequence[CaseResult], duration: float | None = None, 
     if duration is not None:
         lines.append(f"{len(results)} cases in {duration:.1f} s")
     if unusable:
-        lines.append(f"DRIVER UNUSABLE: {unusable}; the run ended there")
+        not_run = sum(1 for r in results if r.reason.startswith("not run:"))
+        lines.append(f"DRIVER UNUSABLE: {unusable}; the run ended there, {not_run} case(s) not run")
     if failed:
         lines.append(f"FAILED: {len(failed)} case(s): " + ", ".join(r.case.id for r in failed))
     if unjudged:

@@ -171,11 +171,9 @@ class Runner:
     def _give_up(self, last: CaseResult) -> str | None:
         if self.driver_faults_in_a_row < self.driver_faults_limit:
             return None
-        self.unusable = (
-            f"driver unusable: it hung, exited or broke its contract in {self.driver_faults_in_a_row} cases "
-            f"in a row (the last, {last.case.id}: {last.reason})"
-        )
-        return self.unusable
+        faults = f"it hung, exited or broke its contract in {self.driver_faults_in_a_row} cases in a row"
+        self.unusable = f"{faults} (the last: {last.case.id})"
+        return f"the driver is unusable: {faults}"
 
     def run_case(self, case: Case) -> CaseResult:
         driver = self.driver

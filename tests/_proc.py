@@ -13,8 +13,11 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 #: The checkout the tests run from.
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,3 +119,64 @@ def start_mock_broker(*args: str, timeout: float = 10.0) -> tuple[subprocess.Pop
         _, err = kill(proc)
         raise AssertionError(f"no 'listening on' line: {line!r}; stderr: {err}")
     return proc, m.group(1), int(m.group(2))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A finished child: its exit status, what it wrote, and its peak resident memory in bytes."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss: int
+
+
+def run_measured(module: str, *args: str, timeout: float = 180) -> Measured:
+    """``python -m MODULE ARGS`` from the checkout, to its end, with its peak RSS (``wait4``'s ``ru_maxrss``).
+
+    The peak is the child's own, or that of a process it started and waited for, whichever is
+    larger (the kernel reports the largest): keep such grandchildren small when measuring.
+    On timeout the child is killed and the test fails.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=kit_env(),
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    captured: dict[str, bytes] = {}
+
+    def drain(name: str, stream: IO[bytes]) -> None:
+        captured[name] = stream.read()
+
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    readers = [
+        threading.Thread(target=drain, args=("out", proc.stdout), daemon=True),
+        threading.Thread(target=drain, args=("err", proc.stderr), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            os.wait4(proc.pid, 0)
+            raise AssertionError(f"python -m {module} {' '.join(args)} did not end within {timeout} s")
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join(10)
+    return Measured(
+        proc.returncode,
+        captured.get("out", b"").decode("utf-8", "replace"),
+        captured.get("err", b"").decode("utf-8", "replace"),
+        usage.ru_maxrss * 1024,
+    )
