@@ -28,6 +28,7 @@ import pytest
 from . import cases as _cases  # noqa: F401  (importing it registers every case)
 from ._case import REGISTRY
 from ._runner import Runner
+from ._text import one_line
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,11 +66,12 @@ def run_case_as_test(runner: Runner, case_id: str) -> None:
     """Run one case and turn its outcome into pytest's."""
     result = runner.run_case(REGISTRY.get(case_id))
     clauses = ", ".join(result.case.clauses)
+    reason = one_line(result.reason)  # driver text, shown on a terminal
     if result.outcome == "fail":
-        pytest.fail(f"{case_id} [{result.case.level.value} {clauses}]: {result.reason}", pytrace=False)
+        pytest.fail(f"{case_id} [{result.case.level.value} {clauses}]: {reason}", pytrace=False)
     elif result.outcome == "not-judged":
-        pytest.fail(f"{case_id} [SHOULD {clauses}] not judged: {result.reason}", pytrace=False)
+        pytest.fail(f"{case_id} [SHOULD {clauses}] not judged: {reason}", pytrace=False)
     elif result.outcome == "skipped":
-        pytest.skip(f"{case_id}: {result.reason}")
+        pytest.skip(f"{case_id}: {reason}")
     elif result.outcome == "non-strict":
-        pytest.xfail(f"{case_id} [SHOULD {clauses}] not met: {result.reason}")
+        pytest.xfail(f"{case_id} [SHOULD {clauses}] not met: {reason}")
