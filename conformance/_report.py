@@ -208,7 +208,7 @@ def _system_out(c: CaseView) -> str:
     wire = [transcript_text(t) for t in c.connections]
     if wire:
         text += "\n\n" + "\n\n".join(wire)
-    elif c.outcome != "not-judged" or c.duration:
+    elif c.duration:  # a case that ran (not one left unrun by an unusable driver)
         text += "\n\nno connection reached the broker"
     return text
 
