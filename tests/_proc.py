@@ -13,11 +13,10 @@ import select
 import signal
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 #: The checkout the tests run from.
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,52 +130,44 @@ class Measured:
     peak_rss: int
 
 
+# Runs the command given after its first argument, waits for it with wait4 and writes its peak
+# RSS (KiB) to the file named by its first argument; exits with the command's status.
+_MEASURE = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(module: str, *args: str, timeout: float = 180) -> Measured:
     """``python -m MODULE ARGS`` from the checkout, to its end, with its peak RSS (``wait4``'s ``ru_maxrss``).
 
-    The peak is the child's own, or that of a process it started and waited for, whichever is
+    Linux starts a new process's peak at the peak of the memory it was forked from, and a pytest
+    worker can hold a few hundred MB: so a small launcher starts the command and measures it. The
+    peak is the command's own, or that of a process it started and waited for, whichever is
     larger (the kernel reports the largest): keep such grandchildren small when measuring.
-    On timeout the child is killed and the test fails.
+    On timeout everything is killed and the test fails.
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=kit_env(),
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    captured: dict[str, bytes] = {}
-
-    def drain(name: str, stream: IO[bytes]) -> None:
-        captured[name] = stream.read()
-
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    readers = [
-        threading.Thread(target=drain, args=("out", proc.stdout), daemon=True),
-        threading.Thread(target=drain, args=("err", proc.stderr), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
+    with tempfile.TemporaryDirectory() as folder:
+        rss_file = Path(folder) / "rss"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _MEASURE, str(rss_file), sys.executable, "-m", module, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=kit_env(),
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            os.wait4(proc.pid, 0)
-            raise AssertionError(f"python -m {module} {' '.join(args)} did not end within {timeout} s")
-        time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join(10)
-    return Measured(
-        proc.returncode,
-        captured.get("out", b"").decode("utf-8", "replace"),
-        captured.get("err", b"").decode("utf-8", "replace"),
-        usage.ru_maxrss * 1024,
-    )
+            proc.communicate()
+            raise AssertionError(f"python -m {module} {' '.join(args)} did not end within {timeout} s") from None
+        peak = int(rss_file.read_text()) * 1024
+    return Measured(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), peak)
