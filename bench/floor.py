@@ -26,8 +26,6 @@ import signal
 import sys
 
 from mega_client.protocol import (
-    MAX_PAYLOAD_BYTES,
-    MAX_TOPIC_BYTES,
     LocalProtocolError,
     MessageType,
     encode_consume_ok,
@@ -35,6 +33,7 @@ from mega_client.protocol import (
     encode_produce_ok,
     layouts,
 )
+from mega_client.protocol.limits import MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES
 
 # Plain ints, not the enum's members: they are compared once or twice per request.
 PRODUCE = int(MessageType.PRODUCE)

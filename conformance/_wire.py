@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mega_client.protocol import MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES, ErrorCode, MessageType
+from mega_client.protocol import ErrorCode, MessageType
+from mega_client.protocol.limits import MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES
 
 # The numbers are the protocol's, kept in one place; the layouts below are this judge's own.
 PRODUCE = int(MessageType.PRODUCE)

@@ -1,14 +1,18 @@
-"""What the sync and async clients share: argument checks, requests, answers.
+"""What the sync and async clients share: settings, lifecycle, argument checks, requests, answers.
 
 An :class:`Operation` is one call (create_topic, produce or consume) after its
 arguments were checked: it builds the request for each attempt's correlation
-id, and turns the broker's answer into a result or an exception. The clients
-only add the I/O around it.
+id, and turns the broker's answer into a result or an exception.
+:class:`ClientSettings` holds a client's settings and :class:`ClientState`, and
+decides whether a call may start and whether a failed attempt is retried. The
+connection's own state is a ``ClientConnection``'s (``mega_client.protocol``);
+the clients only add the I/O around both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import time
 from collections.abc import Iterator
@@ -28,9 +32,6 @@ from .errors import (
     ValidationError,
 )
 from .protocol import (
-    INT32_MAX,
-    INT32_MIN,
-    MAX_PAYLOAD_BYTES,
     ConsumeRequest,
     ConsumeResponse,
     CreateTopicRequest,
@@ -41,8 +42,8 @@ from .protocol import (
     ProduceResponse,
     Request,
     Response,
-    topic_name_problem,
 )
+from .protocol.limits import INT32_MAX, INT32_MIN, MAX_PAYLOAD_BYTES, topic_name_problem
 
 Result = TopicCreated | Produced | Consumed
 Delivery = Literal["at-most-once", "at-least-once"]
@@ -50,8 +51,15 @@ DELIVERY_MODES: tuple[Delivery, ...] = ("at-most-once", "at-least-once")
 
 log = logging.getLogger("mega_client")
 
-#: A client's states: before connect(), between connect() and close(), after close().
-NEW, OPEN, CLOSED = "new", "open", "closed"
+class ClientState(enum.Enum):
+    """A client's lifecycle (its connection's is a ClientConnection's ``ConnectionState``)."""
+
+    NEW = "new"  # before connect()
+    OPEN = "open"  # between connect() and close(); the connection itself may be down
+    CLOSED = "closed"  # after close()
+
+
+NEW, OPEN, CLOSED = ClientState.NEW, ClientState.OPEN, ClientState.CLOSED
 
 
 class ClientSettings:
@@ -81,7 +89,7 @@ class ClientSettings:
         self.request_timeout = request_timeout
         self.retry = retry if retry is not None else RetryPolicy()
         self.produce_delivery: Delivery = produce_delivery
-        self._state = NEW
+        self._state: ClientState = NEW
 
     @property
     def connected(self) -> bool:
@@ -90,22 +98,22 @@ class ClientSettings:
 
     def _require_open(self) -> None:
         """Raise :class:`ClientStateError` unless the client is between connect() and close()."""
-        if self._state == NEW:
+        if self._state is NEW:
             raise ClientStateError("client is not connected: call connect() first")
-        if self._state == CLOSED:
+        if self._state is CLOSED:
             raise ClientStateError("client is closed")
 
     @contextlib.contextmanager
     def _connecting(self) -> Iterator[None]:
         """connect()'s state change around its tries: open now; if every try fails, back to
         the state before (unless close() ran meanwhile)."""
-        if self._state == OPEN and self.connected:
+        if self._state is OPEN and self.connected:
             raise ClientStateError("client is already connected")
         previous, self._state = self._state, OPEN
         try:
             yield
         except BaseException:
-            if self._state == OPEN:
+            if self._state is OPEN:
                 self._state = previous
             raise
 
@@ -119,7 +127,7 @@ class ClientSettings:
         before the next one (logged), or ``None`` when ``exc`` is final. Raises
         :class:`ClientStateError` if the client was closed meanwhile.
         """
-        if self._state == CLOSED:
+        if self._state is CLOSED:
             raise ClientStateError("client was closed during the call") from exc
         if operation is not None and not should_retry(exc, operation, self.produce_delivery):
             return None
@@ -167,27 +175,6 @@ def check_offset(offset: object) -> int:
     if not INT32_MIN <= offset <= INT32_MAX:
         raise ValidationError(f"offset {offset} does not fit in a signed 32-bit integer")
     return offset
-
-
-class CorrelationIds:
-    """Correlation ids 1, 2, ... up to 2**31 - 1, then 1 again.
-
-    0 is never used: it is the id of the broker's unsolicited error frame.
-    Negative ids are legal on the wire but never needed.
-    """
-
-    __slots__ = ("_next",)
-
-    def __init__(self, start: int = 1) -> None:
-        self._next = start
-
-    def __next__(self) -> int:
-        cid = self._next
-        self._next = 1 if cid >= INT32_MAX else cid + 1
-        return cid
-
-    def __iter__(self) -> CorrelationIds:
-        return self
 
 
 @dataclass(frozen=True, slots=True)

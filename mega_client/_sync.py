@@ -10,11 +10,11 @@ import threading
 import time
 from types import TracebackType
 
+from ._failures import describe, ending_errors
 from ._operations import (
     CLOSED,
     OPEN,
     ClientSettings,
-    CorrelationIds,
     Delivery,
     Operation,
     Result,
@@ -24,20 +24,19 @@ from ._retry import RetryPolicy
 from .errors import (
     BrokerError,
     ClientStateError,
-    ConnectionClosedByBroker,
     MegaConnectionError,
-    MegaError,
     MegaProtocolError,
     MegaTimeoutError,
 )
 from .protocol import (
-    DEFAULT_PORT,
-    RemoteProtocolError,
+    Answer,
+    ClientConnection,
+    ProtocolViolation,
+    Request,
     Response,
-    ResponseDecoder,
-    UnsolicitedError,
-    encode_request,
+    UnsolicitedFrame,
 )
+from .protocol.limits import DEFAULT_PORT
 
 __all__ = ["MessageClient"]
 
@@ -60,9 +59,11 @@ class MessageClient(ClientSettings):
     Arguments:
         host, port: the broker's address.
         connect_timeout: seconds one TCP connect may take.
-        request_timeout: seconds one request may take, from sending its first
-            byte to reading the last byte of its answer (an overall deadline,
-            not a per-``recv`` one). A retried request gets this again.
+        request_timeout: seconds one request may take: its clock starts when
+            its first byte is sent (after connecting, which ``connect_timeout``
+            bounds) and stops when the last byte of its answer is read (an
+            overall deadline, not a per-``recv`` one). A retried request gets
+            this again.
         retry: when to try again (:class:`RetryPolicy`; ``NO_RETRY`` never).
             It applies to :meth:`connect`, to reconnecting, and to requests
             that are safe to repeat; see ``produce_delivery``.
@@ -100,13 +101,12 @@ class MessageClient(ClientSettings):
             produce_delivery=produce_delivery,
         )
         self._conn: _Connection | None = None
-        self._decoder = ResponseDecoder()
-        self._cids = CorrelationIds()
+        self._protocol = ClientConnection()  # the connection's state, without the socket
         self._call_lock = threading.Lock()  # one call at a time
         self._conn_lock = threading.Lock()  # guards _conn against close() from another thread
 
     def __repr__(self) -> str:
-        state = "connected" if self._conn is not None else self._state
+        state = "connected" if self._conn is not None else self._state.value
         return f"<MessageClient {self.host}:{self.port} {state}>"
 
     # ------------------------------------------------------------------ lifecycle
@@ -129,7 +129,7 @@ class MessageClient(ClientSettings):
                 with self._connecting():
                     self._with_retries(None)
             finally:
-                if self._state == CLOSED:  # close() ran meanwhile, and left the socket to us
+                if self._state is CLOSED:  # close() ran meanwhile, and left the socket to us
                     self._drop()
 
     def close(self) -> None:
@@ -154,7 +154,7 @@ class MessageClient(ClientSettings):
                     self._conn.sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> MessageClient:
-        if self._state != OPEN:
+        if self._state is not OPEN:
             self.connect()
         return self
 
@@ -207,7 +207,7 @@ class MessageClient(ClientSettings):
                 self._require_open()
                 result = self._with_retries(operation)
             finally:
-                if self._state == CLOSED:  # close() ran meanwhile, and left the socket to us
+                if self._state is CLOSED:  # close() ran meanwhile, and left the socket to us
                     self._drop()
             assert result is not None
             return result
@@ -247,11 +247,12 @@ class MessageClient(ClientSettings):
         sock.setblocking(False)
         conn = _new_connection(sock)
         with self._conn_lock:
-            if self._state == CLOSED:
+            if self._state is CLOSED:
                 sock.close()
                 raise ClientStateError("client was closed while connecting")
             self._conn = conn
-            self._decoder = ResponseDecoder()
+            # A new connection goes on numbering where the last one stopped.
+            self._protocol = ClientConnection(first_correlation_id=self._protocol.next_correlation_id)
         log.debug("connected to %s", where)
         return conn
 
@@ -259,6 +260,7 @@ class MessageClient(ClientSettings):
         """Close the connection, if any: shutdown (FIN) then close. Only with the call lock held."""
         with self._conn_lock:
             conn, self._conn = self._conn, None
+        self._protocol.close()
         if conn is None:
             return
         with contextlib.suppress(OSError):  # already reset or closed by the peer
@@ -285,8 +287,8 @@ class MessageClient(ClientSettings):
         so even a PRODUCE can safely go out on the new one. Other bytes are a
         protocol error (PROTOCOL.md CLIENT-9).
         """
-        decoder = self._decoder
-        if not decoder.buffered and not conn.wait(_READABLE, 0.0):
+        protocol = self._protocol
+        if not protocol.buffered and not conn.wait(_READABLE, 0.0):
             return True
         try:
             data = conn.sock.recv(RECV_BYTES)
@@ -299,42 +301,29 @@ class MessageClient(ClientSettings):
             log.info("broker closed the idle connection; reconnecting")
             return False
         if data:
-            decoder.feed(data)
-        if not decoder.buffered:  # the bytes may also be left over from the last answer's read
+            protocol.receive_data(data)
+        if not protocol.buffered:  # the bytes may also be left over from the last answer's read
             return True
-        try:
-            event = decoder.next_response()  # nothing pending: the unsolicited frame, None, or an error
-        except RemoteProtocolError as exc:
+        event = protocol.next_event()  # nothing pending: the unsolicited frame, None, or a violation
+        if isinstance(event, ProtocolViolation):
             self._drop()
-            raise MegaProtocolError.from_codec(exc) from exc
-        if isinstance(event, UnsolicitedError):
+            raise MegaProtocolError.from_codec(event.error) from event.error
+        if isinstance(event, UnsolicitedFrame):
             log.info("broker sent its unsolicited NETWORK_ERROR frame on the idle connection; reconnecting")
         else:  # the start of a frame: too short to judge, and the connection is suspect anyway
-            log.warning("broker sent %d bytes on the idle connection; reconnecting", decoder.buffered)
+            log.warning("broker sent %d bytes on the idle connection; reconnecting", protocol.buffered)
         return False
 
     def _attempt(self, operation: Operation) -> Result:
         """Send ``operation`` once and read its answer."""
         conn = self._connection()
-        cid = next(self._cids)
-        data = encode_request(operation.request(cid))
+        request = operation.request(self._protocol.next_correlation_id)
+        data = self._protocol.send(request)
+        # The request's clock starts as its first byte goes out (README, "Timeouts").
         deadline = time.monotonic() + self.request_timeout
         try:
-            try:
-                _send_all(conn, data, deadline)
-            except TimeoutError:
-                raise MegaTimeoutError(
-                    f"sending {operation.name} (request {cid}) took over {self.request_timeout}s",
-                    request_sent=True,
-                ) from None
-            except OSError as exc:
-                raise MegaConnectionError(
-                    f"connection lost while sending {operation.name} (request {cid}): {exc.strerror or exc}",
-                    request_sent=True,
-                ) from exc
-            self._decoder.expect(operation.kind, cid)
-            event = self._read_answer(conn, operation, cid, deadline)
-            return operation.result(event)
+            self._send(conn, request, data, deadline)
+            return operation.result(self._read_answer(conn, request, deadline))
         except BrokerError:
             raise  # a well-formed answer: the connection is fine
         except BaseException:
@@ -342,37 +331,47 @@ class MessageClient(ClientSettings):
             self._drop()
             raise
 
-    def _read_answer(self, conn: _Connection, operation: Operation, cid: int, deadline: float) -> Response:
-        decoder = self._decoder
+    def _send(self, conn: _Connection, request: Request, data: bytes, deadline: float) -> None:
+        """Write all of ``data`` by ``deadline``: ``sendall`` on a non-blocking socket."""
+        sock = conn.sock
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[sock.send(view) :]
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise MegaConnectionError(
+                    f"connection lost while sending {describe(request)}: {exc.strerror or exc}", request_sent=True
+                ) from exc
+            if view and not conn.wait(_WRITABLE, deadline - time.monotonic()):
+                raise MegaTimeoutError(
+                    f"sending {describe(request)} took over {self.request_timeout}s", request_sent=True
+                )
+
+    def _read_answer(self, conn: _Connection, request: Request, deadline: float) -> Response:
+        """Receive until the answer to ``request`` (the only one pending) is complete."""
+        protocol = self._protocol
         while True:
-            try:
-                event = decoder.next_response()
-            except RemoteProtocolError as exc:
-                raise MegaProtocolError.from_codec(exc) from exc
-            if isinstance(event, UnsolicitedError):  # the broker is closing the connection (CONN-9)
-                raise ConnectionClosedByBroker(event.error_code)
+            event = protocol.next_event()
+            if isinstance(event, Answer):
+                return event.response
             if event is not None:
-                return event
+                raise ending_errors(event)(request)
+            if not conn.wait(_READABLE, deadline - time.monotonic()):
+                raise MegaTimeoutError(
+                    f"no complete answer to {describe(request)} within {self.request_timeout}s", request_sent=True
+                )
             try:
-                if not conn.wait(_READABLE, deadline - time.monotonic()):
-                    raise TimeoutError
                 chunk = conn.sock.recv(RECV_BYTES)
             except BlockingIOError:
                 continue  # woken without data after all
-            except TimeoutError:
-                raise MegaTimeoutError(
-                    f"no complete answer to {operation.name} (request {cid}) within {self.request_timeout}s",
-                    request_sent=True,
-                ) from None
             except OSError as exc:
                 raise MegaConnectionError(
-                    f"connection lost while waiting for the answer to {operation.name} (request {cid}): "
-                    f"{exc.strerror or exc}",
+                    f"connection lost while waiting for the answer to {describe(request)}: {exc.strerror or exc}",
                     request_sent=True,
                 ) from exc
-            if not chunk:
-                raise _closed_by_broker(operation, cid, decoder.buffered)
-            decoder.feed(chunk)
+            protocol.receive_data(chunk)  # b"": the broker closed, and next_event says how
 
 
 _HAVE_POLL = hasattr(select, "poll")  # every platform but Windows
@@ -429,21 +428,3 @@ class _PolledConnection(_Connection):
 
 #: The kind of connection _open makes: the platform's best way of waiting, picked once.
 _new_connection: type[_Connection] = _PolledConnection if _HAVE_POLL else _Connection
-
-
-def _send_all(conn: _Connection, data: bytes, deadline: float) -> None:
-    """``sendall`` on a non-blocking socket, within ``deadline``; TimeoutError past it."""
-    sock = conn.sock
-    view = memoryview(data)
-    while view:
-        with contextlib.suppress(BlockingIOError):
-            view = view[sock.send(view) :]
-        if view and not conn.wait(_WRITABLE, deadline - time.monotonic()):
-            raise TimeoutError
-
-
-def _closed_by_broker(operation: Operation, cid: int, buffered: int) -> MegaError:
-    where = f"mid-response, after {buffered} bytes of the answer" if buffered else "before answering"
-    return MegaConnectionError(
-        f"broker closed the connection {where} to {operation.name} (request {cid})", request_sent=True
-    )

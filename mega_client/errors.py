@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .protocol import ErrorCode, RemoteProtocolError, error_code_or_int, error_name
+from .protocol import ErrorCode, RemoteProtocolError, code_name
+from .protocol._codes import error_code_or_int
 
 __all__ = [
     "BrokerError",
@@ -86,7 +87,7 @@ class BrokerError(MegaError):
 
     def __init__(self, code: int, correlation_id: int | None = None, message: str | None = None) -> None:
         self.code: int = error_code_or_int(code)
-        self.code_name: str = error_name(code)
+        self.code_name: str = code_name(code)
         self.correlation_id = correlation_id
         if message is None:
             message = f"broker answered {self.code_name} ({int(code)})"
@@ -191,7 +192,15 @@ _BY_CODE: dict[int, type[BrokerError]] = {
 
 
 class _RequestFailure(MegaError):
-    """A failure that may have come after the request's bytes went out: ``request_sent`` says."""
+    """A failure that may have come after the request's bytes went out: ``request_sent`` says.
+
+    ``request_sent=True``: some of the request's bytes were handed to the
+    operating system, so it may have reached the broker, and a PRODUCE may or
+    may not have been stored (CONN-14). ``request_sent=False``: the request was
+    certainly never written (connecting failed, or it was still waiting in the
+    asyncio client's queue when the connection ended), so sending it again
+    cannot store a message twice; the retry policy does so even for a PRODUCE.
+    """
 
     def __init__(self, message: str, *, request_sent: bool = False) -> None:
         super().__init__(message)
@@ -202,8 +211,9 @@ class MegaConnectionError(_RequestFailure, ConnectionError):
     """The connection could not be opened, or was lost (refused, reset, closed).
 
     ``request_sent`` says whether the failed request's bytes may have reached
-    the broker: when it is true, a PRODUCE may or may not have been stored.
-    The client has closed its side; the next call reconnects.
+    the broker: when it is true, a PRODUCE may or may not have been stored;
+    when it is false, the request was never written. The client has closed
+    its side; the next call reconnects.
     """
 
 
@@ -218,7 +228,7 @@ class ConnectionClosedByBroker(MegaConnectionError):
 
     def __init__(self, code: int, *, request_sent: bool = True) -> None:
         self.code: int = error_code_or_int(code)
-        self.code_name: str = error_name(code)
+        self.code_name: str = code_name(code)
         super().__init__(
             f"broker sent an unsolicited {self.code_name} frame and is closing the connection",
             request_sent=request_sent,

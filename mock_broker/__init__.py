@@ -37,6 +37,12 @@ allocating from an unchecked length).
 Fault injection: ``broker.faults.add("produce:error=RESOURCE_EXHAUSTED:every=10")``,
 ``with broker.faults.applied("any:silent"): ...``; the rule grammar is in
 :mod:`mock_broker._faults` (and ``mega-mock-broker --help``).
+
+Inside, a connection is a sans-IO core (:mod:`mock_broker._connection`: bytes in,
+output steps out), the answers of section 5.2 (:mod:`mock_broker._answers`), a
+pure fault planner (:mod:`mock_broker._planner`), an output scheduler for what
+faults delay (:mod:`mock_broker._output`) and a thin asyncio protocol
+(:mod:`mock_broker._protocol`); mock_broker/README.md says where to change what.
 """
 
 from ._config import BrokerConfig, Profile

@@ -6,15 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from mega_client.protocol import DEFAULT_PORT, IDLE_TIMEOUT_SECONDS, MAX_MESSAGES_PER_TOPIC, MAX_PAYLOAD_BYTES
+from mega_client.protocol.limits import DEFAULT_PORT, IDLE_TIMEOUT_SECONDS, MAX_MESSAGES_PER_TOPIC, MAX_PAYLOAD_BYTES
 
 from ._config import PROFILES, BrokerConfig
-from ._faults import FaultRule
+from ._faults import FaultRule, grammar_help
 from ._server import MockBroker
 
 PROG = "mega-mock-broker"
@@ -31,31 +32,15 @@ reproduces the reference broker's answers byte for byte, defects included
 PRODUCE/CONSUME, a silent close on an unknown message type or a negative length).
 """
 
-EPILOG = """\
-fault rules (--fault, repeatable): TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]
-  TARGET  produce | consume | create_topic | any (per request) | connect (per connection)
-  ACTION for requests:
-    error=CODE        answer this error code (name or number) instead; nothing is stored
-    delay=MS          answer MS ms late
-    slice=N[/MS]      send the answer N bytes at a time, MS ms apart (default 10)
-    close             close instead of answering
-    close-after=K     send the first K bytes of the answer, then close
-    reset             reset the connection (RST)
-    silent            never answer this request (the connection stays open)
-    wrong-cid         answer with correlation id + 1
-    bad-flag[=V]      success byte V (default 2)
-    bad-length=V      length field of a CONSUME / CREATE_TOPIC success set to V
-    unsolicited=CODE  send 00 00 00 00 00 CODE before the answer
-    trailing=HEX      send these bytes right after the answer (bytes nobody asked for)
-    hold              hold the answer back, send it with the next one in one write
-    slow-read=BPS     read this connection at about BPS bytes/s from now on
-  ACTION for connect: close | reset | refuse=MS (stop listening MS ms) | silent | slow-read=BPS
-  WHEN    always (default) | once | nth=N | every=N   (matches counted per rule)
-  conn=N  only connection N (1, 2, ... in accept order)
-  e.g. --fault 'produce:error=RESOURCE_EXHAUSTED:every=10' --fault 'consume@orders:slice=1/5'
+EPILOG = (
+    grammar_help()
+    + """
 
+shutdown: the first SIGINT or SIGTERM stops reading and drops every connection at once (within a
+second, whatever the fault rules and the load); a second one exits immediately.
 exit status: 0 after SIGINT/SIGTERM, 1 if it cannot listen, 2 for a bad option or fault rule.
 """
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -145,6 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="NETWORK_ERROR and close after this long without a byte received; 0: never (default: %(default)s)",
     )
     limits.add_argument(
+        "--connection-pool",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="serve at most N connections at once, like the reference broker's pool of 10 threads: a "
+        "later one is accepted but not read (no answer, no idle timeout) until one of the N closes "
+        "(default: no pool, in both profiles)",
+    )
+    limits.add_argument(
+        "--max-buffered-request-bytes",
+        type=_positive_int,
+        default=BrokerConfig.max_buffered_request_bytes,
+        metavar="BYTES",
+        help="request bytes all connections may hold while assembling large frames; past it, those "
+        "connections wait, first come first served (default: %(default)s)",
+    )
+    limits.add_argument(
         "--write-buffer-high-water",
         type=_positive_int,
         default=BrokerConfig.write_buffer_high_water,
@@ -192,10 +194,26 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         max_connections=args.max_connections,
         idle_timeout=args.idle_timeout or None,
         write_buffer_high_water=args.write_buffer_high_water,
+        max_buffered_request_bytes=args.max_buffered_request_bytes,
+        connection_pool=args.connection_pool,
         record=args.record,
         record_bytes_limit=args.record_bytes_limit,
         faults=tuple(args.fault),
     )
+
+
+class SignalHandler:
+    """SIGINT/SIGTERM: the first asks for a clean stop; a second one exits at once, whatever is running."""
+
+    def __init__(self, stop: asyncio.Event, exit_now: Callable[[int], object] = os._exit) -> None:
+        self._stop = stop
+        self._exit_now = exit_now
+
+    def __call__(self) -> None:
+        if self._stop.is_set():
+            logging.getLogger("mock_broker").warning("second signal: exiting now")
+            self._exit_now(0)
+        self._stop.set()
 
 
 async def _serve(config: BrokerConfig) -> int:
@@ -209,9 +227,10 @@ async def _serve(config: BrokerConfig) -> int:
     print(f"{PROG}: listening on {broker.host}:{broker.port} (profile {config.profile})", flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    on_signal = SignalHandler(stop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # pragma: no cover - non-Unix
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     try:
         await stop.wait()
     finally:

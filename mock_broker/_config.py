@@ -6,22 +6,25 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mega_client.protocol import (
+from mega_client.protocol import RequestDecoder
+from mega_client.protocol.limits import (
     IDLE_TIMEOUT_SECONDS,
     INT32_MAX,
     MAX_MESSAGES_PER_TOPIC,
     MAX_PAYLOAD_BYTES,
     MAX_TOPIC_BYTES,
-    UINT16_MAX,
 )
 
 Profile = Literal["spec", "reference"]
 PROFILES: tuple[Profile, ...] = ("spec", "reference")
 
-#: How many topic bytes the ``reference`` profile reads before it gives up on a frame.
-#: The reference broker reads any length; we read up to a uint16's worth (still bounded)
-#: and answer as for any invalid name.
-REFERENCE_MAX_TOPIC_BYTES = UINT16_MAX
+#: The longest length the ``reference`` profile reads. The reference broker allocates
+#: ``new byte[length]`` for a topic or a payload before reading it; the JVM refuses arrays
+#: this close to 2**31 (Java's own collections stop at Integer.MAX_VALUE - 8), and the broker
+#: closes the connection with no answer. Measured: 2,147,483,647 closes at once, 2**30 is
+#: allocated (and waited for). The profile waits for such bytes too, skipping them as they
+#: arrive rather than allocating them.
+REFERENCE_MAX_LENGTH = INT32_MAX - 8
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,20 @@ class BrokerConfig:
     raw bytes both ways, each direction capped at ``record_bytes_limit`` bytes
     and the request (and applied fault) lists at ``record_requests_limit``
     entries (then flagged truncated). The records of at most
-    ``max_closed_records`` closed connections are kept (the oldest go first).
+    ``max_closed_records`` closed connections, holding at most
+    ``max_closed_record_bytes`` of transcript between them, are kept (the
+    oldest go first; a closed record without transcript costs about 0.5 KiB).
+
+    ``write_buffer_high_water`` bounds what one connection has planned to send
+    and not yet sent (answers, and a fault's delayed or sliced ones); past it
+    the connection is not read until its client takes the answers.
+    ``max_buffered_request_bytes`` bounds, across every connection, the request
+    bytes held while large frames are assembled (see :mod:`mock_broker._memory`).
+
+    ``connection_pool=N`` serves at most N connections at once, like the
+    reference broker's pool of 10 threads: a later connection is accepted and
+    left unread (no answer, no idle timeout) until one of the N closes, then
+    served. Off by default, in both profiles.
     """
 
     host: str = "127.0.0.1"
@@ -46,11 +62,14 @@ class BrokerConfig:
     max_connections: int = 10_000
     idle_timeout: float | None = IDLE_TIMEOUT_SECONDS
     write_buffer_high_water: int = 1024 * 1024
+    max_buffered_request_bytes: int = 256 * 1024 * 1024
     backlog: int = 1024
     record: bool = True
     record_bytes_limit: int = 4 * 1024 * 1024
     record_requests_limit: int = 100_000
     max_closed_records: int = 100_000
+    max_closed_record_bytes: int = 64 * 1024 * 1024
+    connection_pool: int | None = None
     faults: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -64,6 +83,7 @@ class BrokerConfig:
             "record_bytes_limit",
             "record_requests_limit",
             "max_closed_records",
+            "max_closed_record_bytes",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
@@ -71,9 +91,17 @@ class BrokerConfig:
         for name in ("max_payload_bytes", "max_messages_per_topic"):
             if getattr(self, name) > INT32_MAX:
                 raise ValueError(f"{name} must fit an int32, not {getattr(self, name)}")
-        for name in ("max_topics", "max_connections", "write_buffer_high_water", "backlog"):
+        for name in (
+            "max_topics",
+            "max_connections",
+            "write_buffer_high_water",
+            "max_buffered_request_bytes",
+            "backlog",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if self.connection_pool is not None and self.connection_pool < 1:
+            raise ValueError(f"connection_pool must be >= 1 (or None: no pool), not {self.connection_pool}")
         if self.idle_timeout is not None and self.idle_timeout < 0:
             raise ValueError(f"idle_timeout must be >= 0 (0 or None: never), not {self.idle_timeout}")
         if isinstance(self.faults, str):  # type: ignore[unreachable]
@@ -87,8 +115,26 @@ class BrokerConfig:
 
     @property
     def max_topic_bytes(self) -> int:
-        """The topic_length the request decoder accepts before the frame is fatal."""
-        return REFERENCE_MAX_TOPIC_BYTES if self.reference else MAX_TOPIC_BYTES
+        """The longest topic the request decoder keeps (longer: fatal, or skipped in ``reference``)."""
+        return MAX_TOPIC_BYTES
+
+    def new_decoder(self) -> RequestDecoder:
+        """A request decoder that reads frames as the profile says.
+
+        ``reference`` reads the way the reference broker does, without its cost in
+        memory: a topic over 255 bytes is skipped as it arrives and the frame is then
+        answered as a bad name; MESSAGE_TOO_LARGE is answered once the whole payload has
+        arrived; a length over :data:`REFERENCE_MAX_LENGTH` closes the connection.
+        """
+        if not self.reference:
+            return RequestDecoder(max_payload_bytes=self.max_payload_bytes, max_topic_bytes=MAX_TOPIC_BYTES)
+        return RequestDecoder(
+            max_payload_bytes=self.max_payload_bytes,
+            max_topic_bytes=MAX_TOPIC_BYTES,
+            skip_long_topics=True,
+            oversized_after_payload=True,
+            max_length=REFERENCE_MAX_LENGTH,
+        )
 
     @property
     def effective_idle_timeout(self) -> float | None:

@@ -1,123 +1,50 @@
-"""Fault injection: rules that make the broker fail on purpose, protocol-aware.
+"""Fault rules: what makes the broker fail on purpose, parsed from one grammar.
 
 A rule is text in this grammar (fields separated by ``:``)::
 
     TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]
 
-TARGET
-    ``produce`` | ``consume`` | ``create_topic`` | ``any`` (per request), or
-    ``connect`` (per new connection). ``@TOPIC`` restricts a request rule to
-    requests naming that topic.
+The actions, their arguments and their help lines are described once, in
+:data:`ACTIONS`; the parser, the validation, ``str(rule)`` and the
+``--help`` text (:func:`grammar_help`) are all driven by that table. Each
+action parses to a small frozen *effect* (:class:`Error`, :class:`Delay`,
+:class:`Slice`, ...) that :mod:`mock_broker._planner` turns into output steps.
 
-ACTION for requests
-    ``error=CODE``       answer with this error code (name such as TOPIC_NOT_FOUND, or a
-                         number 0..255) instead of handling the request (nothing is stored)
-    ``delay=MS``         answer MS milliseconds late (later answers wait behind it)
-    ``slice=N[/MS]``     send the answer in pieces of N bytes, MS ms apart (default 10)
-    ``close``            close the connection instead of answering
-    ``close-after=K``    send the first K bytes of the answer, then close
-    ``reset``            reset the connection (RST: SO_LINGER 0, then close)
-    ``silent``           never answer this request; the connection stays open
-    ``wrong-cid``        answer with correlation id + 1
-    ``bad-flag[=V]``     success byte V (default 2)
-    ``bad-length=V``     the answer's length field set to V: payload_length of a CONSUME
-                         success (i32), topic_len of a CREATE_TOPIC success (u16, V mod 65536);
-                         other answers have no length field and go out unchanged
-    ``unsolicited=CODE`` send the frame ``00 00 00 00 | 00 | CODE`` just before the answer
-    ``trailing=HEX``     send these bytes right after the answer, in the same write: bytes
-                         that answer nothing, arriving while no request is pending (CLIENT-9)
-    ``hold``             keep the answer back; send it together with the next one, in one write
-    ``slow-read=BPS``    from now on read this connection at about BPS bytes per second
+To add an action: write its effect class (``parse`` and ``arg_text``), add a
+row to :data:`ACTIONS`, and teach :func:`mock_broker._planner.plan_answer` (or
+``plan_connect``) what it does. mock_broker/README.md lists the actions too (a
+test checks that it names every one).
 
-ACTION for connect
-    ``close``            accept, then close at once (FIN)
-    ``reset``            accept, then reset at once (RST)
-    ``refuse=MS``        stop listening for MS ms, so that new connections are refused.
-                         With ``always`` (the default) or ``once`` the listener goes down as
-                         soon as the rule is added; ``always`` also takes it down again
-                         after every connection accepted later, ``nth``/``every`` only after
-                         the matching connections. The accepted connection itself is served.
-    ``silent``           accept, never read and never answer (not even the idle timeout)
-    ``slow-read=BPS``    read the connection at about BPS bytes per second
-
-WHEN
-    ``always`` (default) | ``once`` (the first match only) | ``nth=N`` (only the N-th
-    match, 1-based) | ``every=N`` (every N-th match). Matches are counted per rule,
-    across connections.
-
-``conn=N``
-    only on connection id N (ids count from 1 in the order connections are accepted).
-
-Examples: ``produce:error=RESOURCE_EXHAUSTED:every=10``, ``consume@orders:slice=1/5``,
-``any:silent:conn=2``, ``connect:close:once``, ``connect:refuse=100``.
-
-A malformed rule raises ValueError with a one-line message.
+A malformed rule raises :class:`FaultRuleError` (a ValueError) with a one-line message.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar, NamedTuple
 
 from mega_client.protocol import ErrorCode, MessageType
-
-REQUEST_TARGETS = ("produce", "consume", "create_topic", "any")
-TARGETS = (*REQUEST_TARGETS, "connect")
-REQUEST_ACTIONS = (
-    "error",
-    "delay",
-    "slice",
-    "close",
-    "close-after",
-    "reset",
-    "silent",
-    "wrong-cid",
-    "bad-flag",
-    "bad-length",
-    "unsolicited",
-    "trailing",
-    "hold",
-    "slow-read",
-)
-CONNECT_ACTIONS = ("close", "reset", "refuse", "silent", "slow-read")
-WHENS = ("always", "once", "nth", "every")
-
-_TARGET_TYPES: dict[str, int | None] = {
-    "produce": int(MessageType.PRODUCE),
-    "consume": int(MessageType.CONSUME),
-    "create_topic": int(MessageType.CREATE_TOPIC),
-    "any": None,
-}
-
-#: action -> (argument required?, default)
-_ARGS: dict[str, tuple[bool, int | None]] = {
-    "error": (True, None),
-    "delay": (True, None),
-    "slice": (True, None),
-    "close": (False, None),
-    "close-after": (True, None),
-    "reset": (False, None),
-    "silent": (False, None),
-    "wrong-cid": (False, None),
-    "bad-flag": (False, 2),
-    "bad-length": (True, None),
-    "unsolicited": (True, None),
-    "trailing": (True, None),
-    "hold": (False, None),
-    "slow-read": (True, None),
-    "refuse": (True, None),
-}
+from mega_client.protocol.limits import INT32_MAX, INT32_MIN
 
 DEFAULT_SLICE_PAUSE_MS = 10
 #: The most bytes a ``trailing=HEX`` rule may send.
 MAX_TRAILING_BYTES = 65536
+#: The longest delay or pause a rule may ask for: an hour.
+MAX_MS = 3_600_000
+#: Counts (``nth=N``, ``conn=N``, byte counts) are at most this.
+MAX_COUNT = 2**63
 
 
 class FaultRuleError(ValueError):
     """A fault rule that does not parse (a ValueError with a one-line message)."""
+
+
+# -- argument readers -------------------------------------------------------------------
 
 
 def _int(text: str, what: str, lo: int, hi: int) -> int:
@@ -131,6 +58,7 @@ def _int(text: str, what: str, lo: int, hi: int) -> int:
 
 
 def _code(text: str, what: str) -> int:
+    """An error code by name (any case, ``-`` for ``_``) or number; a byte 0..255."""
     name = text.strip().upper().replace("-", "_")
     if name in ErrorCode.__members__:
         return int(ErrorCode[name])
@@ -141,66 +69,425 @@ def _code(text: str, what: str) -> int:
         raise FaultRuleError(f"{what} must be an error code name ({names}) or 0..255, not {text!r}") from None
 
 
-def _hex(text: str) -> bytes:
+def _code_text(code: int) -> str:
     try:
-        data = bytes.fromhex(text)
+        return ErrorCode(code).name
     except ValueError:
-        raise FaultRuleError(f"trailing=HEX needs hex digits, two per byte, not {text!r}") from None
-    if not 1 <= len(data) <= MAX_TRAILING_BYTES:
-        raise FaultRuleError(f"trailing=HEX needs 1..{MAX_TRAILING_BYTES} bytes, not {len(data)}")
-    return data
+        return str(code)
+
+
+def _required(arg: str | None, syntax: str) -> str:
+    if arg is None:
+        name = syntax.partition("=")[0].partition("[")[0]
+        raise FaultRuleError(f"action {name} needs an argument ({syntax})")
+    return arg
+
+
+def _none(arg: str | None, name: str) -> None:
+    if arg is not None:
+        raise FaultRuleError(f"action {name} takes no argument")
+
+
+# -- effects: what each action does, as data ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """Answer with this error code instead of handling the request (nothing is stored)."""
+
+    code: int
+    name: ClassVar[str] = "error"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Error:
+        return cls(_code(_required(arg, "error=CODE"), "error=CODE"))
+
+    def arg_text(self) -> str | None:
+        return _code_text(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """Answer ``ms`` milliseconds late; later answers wait behind it."""
+
+    ms: int
+    name: ClassVar[str] = "delay"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Delay:
+        return cls(_int(_required(arg, "delay=MS"), "delay=MS", 0, MAX_MS))
+
+    def arg_text(self) -> str | None:
+        return str(self.ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Send the answer in pieces of ``size`` bytes, ``pause_ms`` apart."""
+
+    size: int
+    pause_ms: int = DEFAULT_SLICE_PAUSE_MS
+    name: ClassVar[str] = "slice"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Slice:
+        size, has_pause, pause = _required(arg, "slice=N[/MS]").partition("/")
+        n = _int(size, "slice=N", 1, 2**31)
+        return cls(n, _int(pause, "slice=N/MS", 0, MAX_MS) if has_pause else DEFAULT_SLICE_PAUSE_MS)
+
+    def arg_text(self) -> str | None:
+        return f"{self.size}/{self.pause_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection (FIN) instead of answering; for ``connect``, at once."""
+
+    name: ClassVar[str] = "close"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Close:
+        _none(arg, cls.name)
+        return cls()
+
+    def arg_text(self) -> str | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAfter:
+    """Send the first ``k`` bytes of the answer, then close."""
+
+    k: int
+    name: ClassVar[str] = "close-after"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> CloseAfter:
+        return cls(_int(_required(arg, "close-after=K"), "close-after=K", 0, 2**31))
+
+    def arg_text(self) -> str | None:
+        return str(self.k)
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Reset the connection (RST: SO_LINGER 0, then close)."""
+
+    name: ClassVar[str] = "reset"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Reset:
+        _none(arg, cls.name)
+        return cls()
+
+    def arg_text(self) -> str | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """Never answer (the request); never read nor answer (the connection)."""
+
+    name: ClassVar[str] = "silent"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Silent:
+        _none(arg, cls.name)
+        return cls()
+
+    def arg_text(self) -> str | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class WrongCid:
+    """Answer with correlation id + 1."""
+
+    name: ClassVar[str] = "wrong-cid"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> WrongCid:
+        _none(arg, cls.name)
+        return cls()
+
+    def arg_text(self) -> str | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class BadFlag:
+    """Set the answer's success byte to ``value``."""
+
+    value: int = 2
+    name: ClassVar[str] = "bad-flag"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> BadFlag:
+        return cls() if arg is None else cls(_int(arg, "bad-flag=V", -128, 255) & 0xFF)
+
+    def arg_text(self) -> str | None:
+        return str(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLength:
+    """Set the length field of a CONSUME (i32) or CREATE_TOPIC (u16, mod 65536) success."""
+
+    value: int
+    name: ClassVar[str] = "bad-length"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> BadLength:
+        return cls(_int(_required(arg, "bad-length=V"), "bad-length=V", INT32_MIN, INT32_MAX))
+
+    def arg_text(self) -> str | None:
+        return str(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Unsolicited:
+    """Send the frame ``00 00 00 00 | 00 | code`` just before the answer."""
+
+    code: int
+    name: ClassVar[str] = "unsolicited"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Unsolicited:
+        return cls(_code(_required(arg, "unsolicited=CODE"), "unsolicited=CODE"))
+
+    def arg_text(self) -> str | None:
+        return _code_text(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Trailing:
+    """Send these bytes right after the answer: bytes that answer nothing (CLIENT-9)."""
+
+    data: bytes
+    name: ClassVar[str] = "trailing"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Trailing:
+        text = _required(arg, "trailing=HEX")
+        try:
+            data = bytes.fromhex(text)
+        except ValueError:
+            raise FaultRuleError(f"trailing=HEX needs hex digits, two per byte, not {text!r}") from None
+        if not 1 <= len(data) <= MAX_TRAILING_BYTES:
+            raise FaultRuleError(f"trailing=HEX needs 1..{MAX_TRAILING_BYTES} bytes, not {len(data)}")
+        return cls(data)
+
+    def arg_text(self) -> str | None:
+        return self.data.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Keep the answer back; send it together with the next one, in one write."""
+
+    name: ClassVar[str] = "hold"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Hold:
+        _none(arg, cls.name)
+        return cls()
+
+    def arg_text(self) -> str | None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SlowRead:
+    """From now on read the connection at about ``bytes_per_second``."""
+
+    bytes_per_second: int
+    name: ClassVar[str] = "slow-read"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> SlowRead:
+        return cls(_int(_required(arg, "slow-read=BPS"), "slow-read=BYTES_PER_S", 1, 2**40))
+
+    def arg_text(self) -> str | None:
+        return str(self.bytes_per_second)
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Stop listening for ``ms`` milliseconds, so that new connections are refused."""
+
+    ms: int
+    name: ClassVar[str] = "refuse"
+
+    @classmethod
+    def parse(cls, arg: str | None) -> Refuse:
+        return cls(_int(_required(arg, "refuse=MS"), "refuse=MS", 0, MAX_MS))
+
+    def arg_text(self) -> str | None:
+        return str(self.ms)
+
+
+Effect = (
+    Error
+    | Delay
+    | Slice
+    | Close
+    | CloseAfter
+    | Reset
+    | Silent
+    | WrongCid
+    | BadFlag
+    | BadLength
+    | Unsolicited
+    | Trailing
+    | Hold
+    | SlowRead
+    | Refuse
+)
+
+
+class Action(NamedTuple):
+    """One row of the table: an action's effect class, its syntax, and what it does per target."""
+
+    effect: Callable[[str | None], Effect]
+    syntax: str
+    request: str | None  # help as a request action; None: not one
+    connect: str | None  # help as a connect action; None: not one
+
+
+#: Every action, in help order. The one description of the grammar's actions.
+ACTIONS: dict[str, Action] = {
+    "error": Action(
+        Error.parse, "error=CODE", "answer this error code (name or 0..255) instead; nothing is stored", None
+    ),
+    "delay": Action(Delay.parse, "delay=MS", "answer MS ms late (later answers wait behind it)", None),
+    "slice": Action(
+        Slice.parse,
+        "slice=N[/MS]",
+        f"send the answer N bytes at a time, MS ms apart (default {DEFAULT_SLICE_PAUSE_MS})",
+        None,
+    ),
+    "close": Action(Close.parse, "close", "close instead of answering", "accept, then close at once (FIN)"),
+    "close-after": Action(CloseAfter.parse, "close-after=K", "send the first K bytes of the answer, then close", None),
+    "reset": Action(Reset.parse, "reset", "reset the connection (RST)", "accept, then reset at once (RST)"),
+    "silent": Action(
+        Silent.parse,
+        "silent",
+        "never answer this request (the connection stays open)",
+        "accept, never read nor answer (not even the idle timeout)",
+    ),
+    "wrong-cid": Action(WrongCid.parse, "wrong-cid", "answer with correlation id + 1", None),
+    "bad-flag": Action(BadFlag.parse, "bad-flag[=V]", "success byte V (default 2)", None),
+    "bad-length": Action(
+        BadLength.parse,
+        "bad-length=V",
+        "length field of a CONSUME (i32) / CREATE_TOPIC (u16) success set to V; other answers unchanged",
+        None,
+    ),
+    "unsolicited": Action(
+        Unsolicited.parse, "unsolicited=CODE", "send 00 00 00 00 00 CODE just before the answer", None
+    ),
+    "trailing": Action(
+        Trailing.parse, "trailing=HEX", "send these bytes right after the answer, in the same write (CLIENT-9)", None
+    ),
+    "hold": Action(Hold.parse, "hold", "hold the answer back, send it with the next one in one write", None),
+    "slow-read": Action(
+        SlowRead.parse,
+        "slow-read=BPS",
+        "from now on read this connection at about BPS bytes/s",
+        "read the connection at about BPS bytes/s",
+    ),
+    "refuse": Action(
+        Refuse.parse,
+        "refuse=MS",
+        None,
+        "stop listening MS ms: with always (the default) or once as soon as the rule is added, with always "
+        "again after every connection accepted later, with nth/every after the matching connections",
+    ),
+}
+
+REQUEST_TARGETS = ("produce", "consume", "create_topic", "any")
+TARGETS = (*REQUEST_TARGETS, "connect")
+WHENS = ("always", "once", "nth", "every")
+REQUEST_ACTIONS = tuple(name for name, a in ACTIONS.items() if a.request is not None)
+CONNECT_ACTIONS = tuple(name for name, a in ACTIONS.items() if a.connect is not None)
+
+_TARGET_TYPES: dict[str, int | None] = {
+    "produce": int(MessageType.PRODUCE),
+    "consume": int(MessageType.CONSUME),
+    "create_topic": int(MessageType.CREATE_TOPIC),
+    "any": None,
+}
+
+GRAMMAR = "TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]"
+
+
+def grammar_help(width: int = 100) -> str:
+    """The grammar as the CLI's ``--help`` shows it, made from :data:`ACTIONS`."""
+    column = max(len(a.syntax) for a in ACTIONS.values()) + 6
+
+    def rows(which: str) -> list[str]:
+        out = []
+        for a in ACTIONS.values():
+            text = a.request if which == "request" else a.connect
+            if text is not None:
+                first = f"    {a.syntax:<{column - 4}}"
+                out.extend(textwrap.wrap(text, width, initial_indent=first, subsequent_indent=" " * column))
+        return out
+
+    lines = [
+        f"fault rules (--fault, repeatable): {GRAMMAR}",
+        "  TARGET  produce | consume | create_topic | any (per request) | connect (per connection);",
+        "          @TOPIC restricts a request rule to requests naming that topic",
+        "  ACTION for requests:",
+        *rows("request"),
+        "  ACTION for connect:",
+        *rows("connect"),
+        "  WHEN    always (default) | once | nth=N | every=N   (matches counted per rule, across connections)",
+        "  conn=N  only connection N (1, 2, ... in accept order)",
+        "  Several rules may hit one request: error replaces the answer; wrong-cid, bad-flag and bad-length",
+        "  alter it; unsolicited, trailing and delay add to it; the last of slice, close, close-after,",
+        "  reset, silent and hold decides how it leaves.",
+        "  e.g. --fault 'produce:error=RESOURCE_EXHAUSTED:every=10' --fault 'consume@orders:slice=1/5'",
+    ]
+    return "\n".join(lines)
 
 
 @dataclass(eq=False)
 class FaultRule:
     """One parsed rule (see the module docstring for the grammar).
 
-    ``arg`` is the action's numeric argument (error code, ms, bytes, value),
-    ``arg2`` the pause of ``slice``; ``n`` the count of ``nth`` / ``every``;
-    ``data`` the bytes of ``trailing`` (``arg`` is then their count).
-    ``matched`` and ``fired`` count, on the broker, the events that matched the
-    rule and those it was applied to. Rules compare by identity.
+    ``effect`` is what the action does (an :data:`Effect`); ``n`` the count of
+    ``nth`` / ``every``. ``matched`` and ``fired`` count, on the broker, the
+    events that matched the rule and those it was applied to. Rules compare by
+    identity.
     """
 
     target: str
-    action: str
-    arg: int | None = None
-    arg2: int | None = None
+    effect: Effect
     topic: str | None = None
     when: str = "always"
     n: int | None = None
     conn: int | None = None
-    data: bytes = b""
     matched: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
             raise FaultRuleError(f"unknown target {self.target!r} (one of {', '.join(TARGETS)})")
-        actions = CONNECT_ACTIONS if self.target == "connect" else REQUEST_ACTIONS
-        if self.action not in actions:
-            raise FaultRuleError(f"unknown action {self.action!r} for {self.target} (one of {', '.join(actions)})")
+        allowed = CONNECT_ACTIONS if self.target == "connect" else REQUEST_ACTIONS
+        if self.action not in allowed:
+            raise FaultRuleError(f"unknown action {self.action!r} for {self.target} (one of {', '.join(allowed)})")
         if self.topic is not None and self.target == "connect":
             raise FaultRuleError("a connect rule takes no @TOPIC")
         if self.when not in WHENS:
             raise FaultRuleError(f"unknown WHEN {self.when!r} (one of always, once, nth=N, every=N)")
         if self.when in ("nth", "every") and (self.n is None or self.n < 1):
             raise FaultRuleError(f"{self.when}=N needs N >= 1")
-        required, default = _ARGS[self.action]
-        if self.action == "trailing":
-            if not 1 <= len(self.data) <= MAX_TRAILING_BYTES:
-                raise FaultRuleError(f"action trailing needs 1..{MAX_TRAILING_BYTES} bytes (trailing=HEX)")
-            self.arg = len(self.data)
-        elif self.data:
-            raise FaultRuleError(f"action {self.action} takes no bytes")
-        if self.arg is None:
-            if required:
-                raise FaultRuleError(f"action {self.action} needs an argument ({self.action}=...)")
-            self.arg = default
-        elif not required and default is None:
-            raise FaultRuleError(f"action {self.action} takes no argument")
-        if self.action == "slice" and self.arg2 is None:
-            self.arg2 = DEFAULT_SLICE_PAUSE_MS
+
+    @property
+    def action(self) -> str:
+        """The action's name (``"error"``, ``"slice"``, ...)."""
+        return self.effect.name
 
     @classmethod
     def parse(cls, text: str) -> FaultRule:
@@ -214,20 +501,19 @@ class FaultRule:
     def _parse(cls, text: str) -> FaultRule:
         fields = [f.strip() for f in text.strip().split(":")]
         if len(fields) < 2 or not all(fields):
-            raise FaultRuleError("expected TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]")
-        target, _, topic = fields[0].partition("@")
+            raise FaultRuleError(f"expected {GRAMMAR}")
+        target, at, topic = fields[0].partition("@")
         target = target.lower()
-        if "@" in fields[0] and not topic:
+        if at and not topic:
             raise FaultRuleError("empty @TOPIC")
-        action, has_arg, arg_text = fields[1].partition("=")
-        action = action.lower()
-        arg: int | None = None
-        arg2: int | None = None
-        data = b""
-        if has_arg and action == "trailing":
-            data = _hex(arg_text)
-        elif has_arg:
-            arg, arg2 = cls._parse_arg(action, arg_text)
+        if target not in TARGETS:
+            raise FaultRuleError(f"unknown target {target!r} (one of {', '.join(TARGETS)})")
+        name, has_arg, arg = fields[1].partition("=")
+        name = name.lower()
+        allowed = CONNECT_ACTIONS if target == "connect" else REQUEST_ACTIONS
+        if name not in allowed:
+            raise FaultRuleError(f"unknown action {name!r} for {target} (one of {', '.join(allowed)})")
+        effect = ACTIONS[name].effect(arg if has_arg else None)
         when, n, conn = "always", None, None
         seen: set[str] = set()
         for f in fields[2:]:
@@ -238,52 +524,19 @@ class FaultRule:
                 raise FaultRuleError(f"more than one {'conn=N' if kind == 'conn' else 'WHEN'} field")
             seen.add(kind)
             if key == "conn":
-                conn = _int(value, "conn=N", 1, 2**63)
+                conn = _int(value, "conn=N", 1, MAX_COUNT)
             elif key in ("always", "once") and not has_value:
                 when = key
             elif key in ("nth", "every") and has_value:
-                when, n = key, _int(value, f"{key}=N", 1, 2**63)
+                when, n = key, _int(value, f"{key}=N", 1, MAX_COUNT)
             else:
                 raise FaultRuleError(f"unknown field {f!r} (WHEN is always, once, nth=N or every=N; or conn=N)")
-        return cls(target, action, arg, arg2, topic or None, when, n, conn, data)
-
-    @staticmethod
-    def _parse_arg(action: str, text: str) -> tuple[int, int | None]:
-        if action in ("error", "unsolicited"):
-            return _code(text, f"{action}=CODE"), None
-        if action == "slice":
-            size, has_pause, pause = text.partition("/")
-            n = _int(size, "slice=N", 1, 2**31)
-            return n, (_int(pause, "slice=N/MS", 0, 3_600_000) if has_pause else None)
-        if action in ("delay", "refuse"):
-            return _int(text, f"{action}=MS", 0, 3_600_000), None
-        if action == "close-after":
-            return _int(text, "close-after=K", 0, 2**31), None
-        if action == "bad-flag":
-            return _int(text, "bad-flag=V", -128, 255) & 0xFF, None
-        if action == "bad-length":
-            return _int(text, "bad-length=V", -(2**31), 2**31 - 1), None
-        if action == "slow-read":
-            return _int(text, "slow-read=BYTES_PER_S", 1, 2**40), None
-        if action in _ARGS:
-            raise FaultRuleError(f"action {action} takes no argument")
-        return 0, None  # unknown action: reported by __post_init__
+        return cls(target, effect, topic or None, when, n, conn)
 
     def __str__(self) -> str:
+        arg = self.effect.arg_text()
         head = self.target + (f"@{self.topic}" if self.topic else "")
-        action = self.action
-        if self.action in ("error", "unsolicited") and self.arg is not None:
-            try:
-                action += f"={ErrorCode(self.arg).name}"
-            except ValueError:
-                action += f"={self.arg}"
-        elif self.action == "slice":
-            action += f"={self.arg}/{self.arg2}"
-        elif self.action == "trailing":
-            action += f"={self.data.hex()}"
-        elif self.arg is not None:
-            action += f"={self.arg}"
-        parts = [head, action]
+        parts = [head, self.action + ("" if arg is None else f"={arg}")]
         if self.when in ("nth", "every"):
             parts.append(f"{self.when}={self.n}")
         elif self.when != "always":
@@ -328,7 +581,12 @@ class FaultRule:
     @property
     def refuses_at_add(self) -> bool:
         """A ``connect:refuse`` rule that takes the listener down as soon as it is added."""
-        return self.target == "connect" and self.action == "refuse" and self.when in ("always", "once")
+        return isinstance(self.effect, Refuse) and self.when in ("always", "once")
+
+    @property
+    def refuse_seconds(self) -> float:
+        """How long a ``connect:refuse`` rule keeps the listener down (0 for other rules)."""
+        return self.effect.ms / 1000 if isinstance(self.effect, Refuse) else 0.0
 
 
 class FaultRegistry:

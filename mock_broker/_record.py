@@ -1,11 +1,18 @@
-"""ConnectionRecord: what one connection sent, received and went through."""
+"""ConnectionRecord: what one connection sent, received and went through.
+
+Recording is cheap by design, because the in-process brokers record by
+default: a received or sent chunk is kept by reference with its time (no copy,
+no parsing), a decoded request as the plain tuple the decoder already made.
+Frame objects and joined byte strings are built only when a test asks for them.
+"""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
-from mega_client.protocol import Request
+from mega_client.protocol import Request, RequestFields, request_from_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,30 +31,48 @@ class AppliedFault:
     correlation_id: int | None = None
 
 
+class Segment(NamedTuple):
+    """One chunk of bytes as it crossed the socket: ``direction`` ``"in"`` (received) or ``"out"`` (sent).
+
+    ``at`` is the wall-clock time (``time.time()``) of the read or the write;
+    a received segment is one read, a sent one one write.
+    """
+
+    at: float
+    direction: Literal["in", "out"]
+    data: bytes
+
+
 class ConnectionRecord:
     """The history of one connection, kept by the broker for inspection.
 
-    ``requests`` holds the decoded request frames in order, ``received`` and
-    ``sent`` every raw byte each way (when the broker records; each direction
-    capped at ``record_bytes_limit``, then ``received_truncated`` /
-    ``sent_truncated`` is set; ``bytes_received`` / ``bytes_sent`` always
-    count everything), ``faults`` the faults applied to it.
+    Always kept: ``id``, ``peer``, ``opened_at``, ``closed_at``,
+    ``close_reason``, the counts (``request_count``, ``bytes_received``,
+    ``bytes_sent``, ``faults_applied``) and the applied ``faults`` (capped at
+    ``record_requests_limit``). When the broker records (``record=True``):
+    ``segments`` (every chunk both ways with its time; each direction capped at
+    ``record_bytes_limit`` bytes, then ``received_truncated`` /
+    ``sent_truncated`` is set), ``received`` / ``sent`` (those chunks joined) and
+    ``requests`` (the decoded request frames, capped at
+    ``record_requests_limit``, then ``requests_truncated``).
     """
 
     __slots__ = (
-        "_received",
-        "_sent",
+        "_fields",
+        "_in_kept",
+        "_out_kept",
+        "_segments",
         "bytes_received",
         "bytes_sent",
         "close_reason",
         "closed_at",
         "faults",
+        "faults_applied",
         "id",
         "opened_at",
         "peer",
         "received_truncated",
         "request_count",
-        "requests",
         "requests_truncated",
         "sent_truncated",
     )
@@ -58,16 +83,62 @@ class ConnectionRecord:
         self.opened_at = opened_at
         self.closed_at: float | None = None
         self.close_reason: str | None = None
-        self.requests: list[Request] = []
         self.request_count = 0
-        self.requests_truncated = False
-        self._received = bytearray()
-        self._sent = bytearray()
-        self.received_truncated = False
-        self.sent_truncated = False
         self.bytes_received = 0
         self.bytes_sent = 0
+        self.faults_applied = 0
         self.faults: list[AppliedFault] = []
+        self.received_truncated = False
+        self.sent_truncated = False
+        self.requests_truncated = False
+        # Made on first use: an idle connection that records nothing costs no lists.
+        self._segments: list[tuple[float, Literal["in", "out"], bytes]] | None = None
+        self._fields: list[RequestFields] | None = None
+        self._in_kept = 0
+        self._out_kept = 0
+
+    # -- written by the broker ------------------------------------------------------------
+
+    def keep_segment(self, at: float, direction: Literal["in", "out"], data: bytes, limit: int) -> None:
+        """Keep a chunk (by reference), up to ``limit`` bytes per direction."""
+        inbound = direction == "in"
+        kept = self._in_kept if inbound else self._out_kept
+        if kept + len(data) > limit:
+            if inbound:
+                self.received_truncated = True
+            else:
+                self.sent_truncated = True
+            if kept >= limit:
+                return
+            data = data[: limit - kept]
+        if inbound:
+            self._in_kept = kept + len(data)
+        else:
+            self._out_kept = kept + len(data)
+        if self._segments is None:
+            self._segments = []
+        # A plain tuple: this runs on every read and write; Segment objects are made when asked for.
+        self._segments.append((at, direction, data))
+
+    def request_list(self) -> list[RequestFields]:
+        """The list decoded requests are appended to (as plain tuples)."""
+        if self._fields is None:
+            self._fields = []
+        return self._fields
+
+    def trim_requests(self, limit: int) -> None:
+        """Keep the first ``limit`` requests (the core appends a batch, then trims)."""
+        fields = self._fields
+        if fields is not None and len(fields) > limit:
+            del fields[limit:]
+            self.requests_truncated = True
+
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes of transcript this record holds (what its memory mostly is)."""
+        return self._in_kept + self._out_kept
+
+    # -- read by tests ---------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
@@ -75,27 +146,36 @@ class ConnectionRecord:
         return self.closed_at is not None
 
     @property
+    def segments(self) -> list[Segment]:
+        """Every chunk recorded, both ways, in the order they crossed the socket."""
+        return [Segment(*s) for s in self._segments or ()]
+
+    @property
     def received(self) -> bytes:
         """Every raw byte received (up to the record limit)."""
-        return bytes(self._received)
+        return b"".join(data for _, direction, data in self._segments or () if direction == "in")
 
     @property
     def sent(self) -> bytes:
         """Every raw byte sent (up to the record limit)."""
-        return bytes(self._sent)
+        return b"".join(data for _, direction, data in self._segments or () if direction == "out")
+
+    @property
+    def requests(self) -> list[Request]:
+        """The decoded request frames, in order (up to the record limit)."""
+        return [request_from_fields(f) for f in self._fields or ()]
 
     def snapshot(self) -> ConnectionRecord:
         """An independent copy (what the threaded broker hands to other threads)."""
         other = copy.copy(self)
-        other.requests = list(self.requests)
         other.faults = list(self.faults)
-        other._received = bytearray(self._received)
-        other._sent = bytearray(self._sent)
+        other._segments = None if self._segments is None else list(self._segments)
+        other._fields = None if self._fields is None else list(self._fields)
         return other
 
     def __repr__(self) -> str:
         state = f"closed ({self.close_reason})" if self.closed else "open"
         return (
             f"<ConnectionRecord #{self.id} {self.peer} {state}: {self.request_count} requests, "
-            f"{self.bytes_received} B in, {self.bytes_sent} B out, {len(self.faults)} faults>"
+            f"{self.bytes_received} B in, {self.bytes_sent} B out, {self.faults_applied} faults>"
         )

@@ -10,7 +10,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from mega_client.protocol import topic_name_problem
+from mega_client.protocol.limits import topic_name_problem
 
 from ._config import BrokerConfig, make_config
 from ._faults import FaultRegistry, FaultRule
@@ -67,7 +67,7 @@ class MockBroker:
         log.debug("listening on %s:%d (profile %s)", self._host, self._port, self.config.profile)
         for rule in self._state.faults:
             if rule.refuses_at_add:
-                self._refuse_for((rule.arg or 0) / 1000)
+                self._refuse_for(rule.refuse_seconds)
         return self
 
     async def _listen(self, port: int) -> asyncio.Server:
@@ -81,7 +81,7 @@ class MockBroker:
         )
 
     async def stop(self) -> None:
-        """Stop listening and drop every connection."""
+        """Stop listening and drop every connection at once, whatever is planned or pending."""
         if self._stopping:
             return
         self._stopping = True
@@ -90,13 +90,13 @@ class MockBroker:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        self._abort_all()
         # A connection accepted just before the close gets its protocol a loop step or two
-        # later; let that happen so it is aborted below, not left for the garbage collector
+        # later; let that happen so it is aborted too, not left for the garbage collector
         # to find after the loop has closed.
         for _ in range(3):
             await asyncio.sleep(0)
-        for proto in list(self._state.live.values()):
-            proto.abort("broker stopped")
+            self._abort_all()
         if self._state.live:
             try:
                 await asyncio.wait_for(self._state.wait_no_connections(), 5.0)
@@ -104,7 +104,17 @@ class MockBroker:
                 log.warning("%d connections still open at stop", len(self._state.live))
         if server is not None:
             await server.wait_closed()
+        self._log_fault_summary()
         self._stopping = False
+
+    def _abort_all(self) -> None:
+        for proto in list(self._state.live.values()):
+            proto.abort("broker stopped")
+
+    def _log_fault_summary(self) -> None:
+        for rule in self._state.faults:
+            if rule.fired:
+                log.info("fault %s: applied %d times (%d matches)", rule, rule.fired, rule.matched)
 
     async def __aenter__(self) -> MockBroker:
         return await self.start()
@@ -117,10 +127,6 @@ class MockBroker:
     ) -> None:
         await self.stop()
 
-    async def serve_forever(self) -> None:
-        """Run until cancelled (the CLI's main loop)."""
-        await asyncio.get_running_loop().create_future()
-
     def _fault_added(self, rule: FaultRule) -> None:
         """A ``connect:refuse`` rule takes the listener down as soon as it is added.
 
@@ -129,7 +135,7 @@ class MockBroker:
         """
         if not rule.refuses_at_add or self._loop is None or self._stopping:
             return
-        seconds = (rule.arg or 0) / 1000
+        seconds = rule.refuse_seconds
         if threading.get_ident() == self._loop_thread:
             self._refuse_for(seconds)
             return

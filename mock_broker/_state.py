@@ -1,16 +1,19 @@
-"""BrokerState: what the connections of one broker share (config, topics, records)."""
+"""BrokerState: what the connections of one broker share (config, store, answers, rules, records, memory)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._answers import Answerer
 from ._config import BrokerConfig
 from ._faults import FaultRegistry
+from ._memory import RequestMemory
 from ._record import ConnectionRecord
 from ._storage import TopicStore
 
@@ -23,19 +26,64 @@ log = logging.getLogger("mock_broker")
 INTERNAL_ERRORS_KEPT = 1000
 
 
+class ConnectionPool:
+    """At most ``size`` connections served at once, like the reference broker's pool of 10 threads.
+
+    A connection beyond them is accepted by TCP but not read (no answer, no idle
+    timeout) until one of those served closes; then the oldest waiting one is
+    served, and what it sent meanwhile is handled late.
+    """
+
+    __slots__ = ("_serving", "_waiting", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._serving: set[BrokerProtocol] = set()
+        self._waiting: deque[BrokerProtocol] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def enter(self, proto: BrokerProtocol) -> bool:
+        """A new connection: True if it is served now, False if it waits for a place."""
+        if len(self._serving) < self.size:
+            self._serving.add(proto)
+            return True
+        self._waiting.append(proto)
+        return False
+
+    def leave(self, proto: BrokerProtocol) -> None:
+        """A connection ended: its place goes to the oldest one waiting."""
+        if proto in self._serving:
+            self._serving.discard(proto)
+            while self._waiting and len(self._serving) < self.size:
+                nxt = self._waiting.popleft()
+                self._serving.add(nxt)
+                nxt.pool_admitted()
+        else:
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(proto)
+
+
 class BrokerState:
     """Shared by every connection of a broker; used on the broker's loop only."""
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.store = TopicStore()
+        self.answerer = Answerer(config, self.store)
         self.faults = FaultRegistry()
+        self.memory = RequestMemory(config.max_buffered_request_bytes)
+        self.pool = ConnectionPool(config.connection_pool) if config.connection_pool is not None else None
         self.live: dict[int, BrokerProtocol] = {}
         self.records: list[ConnectionRecord] = []
         self.next_id = 1
         #: Tracebacks of exceptions raised while handling a request (each answered INTERNAL_ERROR).
         self.internal_errors: deque[str] = deque(maxlen=INTERNAL_ERRORS_KEPT)
         self._idle_waiters: list[asyncio.Future[None]] = []
+        self._closed_count = 0
+        self._closed_bytes = 0
         #: Set by the server: stop listening for the given seconds (the ``refuse`` fault).
         self.refuse_connections: Callable[[float], None] | None = None
 
@@ -48,23 +96,36 @@ class BrokerState:
         self.live[conn_id] = proto
         return record
 
-    def connection_closed(self, conn_id: int) -> None:
-        """Forget a live connection; wake :meth:`wait_no_connections` waiters."""
-        self.live.pop(conn_id, None)
-        limit = self.config.max_closed_records
-        if len(self.records) > len(self.live) + limit + max(100, limit // 10):
-            self._prune_records(limit)
+    def connection_closed(self, record: ConnectionRecord) -> None:
+        """Forget a live connection; keep its record within the bounds; wake :meth:`wait_no_connections`."""
+        self.live.pop(record.id, None)
+        self._closed_count += 1
+        self._closed_bytes += record.kept_bytes
+        cfg = self.config
+        # Prune in batches (a tenth over the limits at least) so that closing is O(1) on average.
+        over_count = self._closed_count > cfg.max_closed_records + max(100, cfg.max_closed_records // 10)
+        if over_count or self._closed_bytes > cfg.max_closed_record_bytes * 11 // 10:
+            self._prune(cfg.max_closed_records, cfg.max_closed_record_bytes)
         if not self.live and self._idle_waiters:
             waiters, self._idle_waiters = self._idle_waiters, []
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
 
-    def _prune_records(self, limit: int) -> None:
-        """Keep every live connection's record and the newest ``limit`` closed ones."""
-        closed = [r for r in self.records if r.closed]
-        drop = {id(r) for r in closed[: max(0, len(closed) - limit)]}
-        self.records[:] = [r for r in self.records if id(r) not in drop]
+    def _prune(self, max_count: int, max_bytes: int) -> None:
+        """Keep every live connection's record, and the newest closed ones within both limits."""
+        keep: set[int] = set()
+        count = size = 0
+        for r in reversed(self.records):
+            if not r.closed:
+                continue
+            if count >= max_count or size + r.kept_bytes > max_bytes:
+                break
+            keep.add(id(r))
+            count += 1
+            size += r.kept_bytes
+        self.records[:] = [r for r in self.records if not r.closed or id(r) in keep]
+        self._closed_count, self._closed_bytes = count, size
 
     async def wait_no_connections(self) -> None:
         """Return once no connection is live."""
@@ -77,5 +138,6 @@ class BrokerState:
         """Drop topics, closed connections' records, fault rules and internal errors."""
         self.store.clear()
         self.records[:] = [r for r in self.records if not r.closed]
+        self._closed_count = self._closed_bytes = 0
         self.faults.clear()
         self.internal_errors.clear()

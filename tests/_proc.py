@@ -45,17 +45,23 @@ def run_module(
     )
 
 
-def start_module(module: str, *args: str) -> subprocess.Popen[str]:
-    """``python -m MODULE ARGS`` from the checkout, running, with every standard stream a pipe."""
-    return subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=kit_env(),
-        cwd=ROOT,
-    )
+def start_module(module: str, *args: str, stderr: Path | None = None) -> subprocess.Popen[str]:
+    """``python -m MODULE ARGS`` from the checkout, running, with every standard stream a pipe.
+
+    ``stderr``: a file for the child's stderr instead of a pipe, for a child that may log more
+    than a pipe holds before anyone reads it (it would block on its next log line).
+    """
+    with contextlib.ExitStack() as files:
+        err = files.enter_context(stderr.open("w")) if stderr is not None else subprocess.PIPE
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=kit_env(),
+            cwd=ROOT,
+        )
 
 
 class LineReader:
@@ -109,9 +115,11 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float 
     return proc.returncode, out or "", err or ""
 
 
-def start_mock_broker(*args: str, timeout: float = 10.0) -> tuple[subprocess.Popen[str], str, int]:
+def start_mock_broker(
+    *args: str, timeout: float = 10.0, stderr: Path | None = None
+) -> tuple[subprocess.Popen[str], str, int]:
     """``python -m mock_broker --port 0 ARGS``, once it says where it listens: (process, host, port)."""
-    proc = start_module("mock_broker", "--port", "0", *args)
+    proc = start_module("mock_broker", "--port", "0", *args, stderr=stderr)
     line = LineReader(proc).readline(timeout)
     m = re.search(r"listening on ([\d.]+):(\d+)", line)
     if m is None:

@@ -22,6 +22,7 @@ from conformance._limits import WIRE_SEGMENTS
 from conformance._wire import hexline
 
 from ._frames import (
+    UNSOLICITED,
     Expected,
     consume,
     consume_ok,
@@ -41,6 +42,18 @@ DEFAULT_CAPACITY = 1_000_000
 
 #: Bytes of each direction of a connection kept for the report.
 RECORD_LIMIT = 256 * 1024
+
+#: Bytes a silence check or a linger collects at most: a broker that floods cannot grow them without bound.
+LINGER_LIMIT = 64 * 1024
+
+#: Requests per pipelined write when filling a topic, at most and at first; the size adapts to the broker's pace.
+FILL_BATCH = 2000
+FILL_BATCH_FIRST = 250
+
+#: The fraction of the target's idle timeout a connection of a case may go without sending: a pipelined batch
+#: whose answers take longer than that is made smaller, so that no case has a connection closed for idleness
+#: under it (CONN-7 counts only received bytes: a broker busy answering may close right after its answers).
+IDLE_MARGIN = 0.25
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
 
@@ -100,6 +113,8 @@ class Connection:
         self.received = bytearray()
         self.sent_total = 0
         self.received_total = 0
+        #: When this side last sent a byte (the broker's idle timer, CONN-7, restarts about then).
+        self.last_sent = time.monotonic()
         self.opened_at = time.time()
         #: Each send and each read: (direction, time.time(), position in that direction, length).
         self.segments: list[tuple[str, float, int, int]] = []
@@ -129,6 +144,7 @@ class Connection:
             if tolerate_close:
                 return False
             self.ctx.fail(f"{what}: could not send on {self.name}, the broker had closed or reset it ({exc})")
+        self.last_sent = time.monotonic()
         self._record("sent", data)
         return True
 
@@ -203,18 +219,39 @@ class Connection:
         return time.monotonic() - started
 
     def linger(self, seconds: float) -> None:
-        """Collect whatever arrives during ``seconds`` (for failure messages and silence checks)."""
+        """Collect whatever arrives during ``seconds`` (for failure messages and silence checks).
+
+        Stops early once :data:`LINGER_LIMIT` bytes are pending: what a flooding broker sends is not kept.
+        """
         end = time.monotonic() + seconds
-        while self.state == "open":
+        while self.state == "open" and len(self._pending) < LINGER_LIMIT:
             wait = end - time.monotonic()
             if wait <= 0:
                 break
             self._pull(wait)
 
+    def poll(self) -> None:
+        """Take in what has already arrived (waiting at most 0.1 ms; at most :data:`LINGER_LIMIT` bytes pending)."""
+        while self.state == "open" and len(self._pending) < LINGER_LIMIT and self._pull(0):
+            pass
+
+    def closed_for_idleness(self, wait: float = 0.05) -> bool:
+        """True when all the broker sent since the last answer taken is the unsolicited frame, then (within ``wait``
+        s) its close: an idle close (CONN-8), which a target with an idle timeout may do to a connection that sent
+        nothing for that long, answers owed included."""
+        if self._pending[: len(UNSOLICITED)] != UNSOLICITED.data:
+            return False
+        self.fill(len(UNSOLICITED) + 1, wait)
+        return bytes(self._pending) == UNSOLICITED.data and self.state != "open"
+
     @property
     def pending(self) -> bytes:
         """Bytes received and not yet taken by an expectation."""
         return bytes(self._pending)
+
+    def peek(self, n: int) -> bytes:
+        """The first ``n`` pending bytes (fewer when fewer arrived), left pending."""
+        return bytes(self._pending[:n])
 
     def take(self, n: int) -> bytes:
         data = bytes(self._pending[:n])
@@ -271,6 +308,34 @@ class Connection:
             self.ctx.fail(f"{what}: {reason}")
         self.ctx.fail(f"{what}: unexpected bytes {hexline(got)}")  # pragma: no cover - the loop fails first
 
+    def answer_within(self, frame: Expected, seconds: float) -> str | None:
+        """Wait up to ``seconds`` for ``frame``: None when exactly it arrived (and is taken), else what the broker did
+        instead, in words ("still open and silent 2 s later", "closed the connection with no answer", ...).
+
+        After a no, :meth:`waited` tells whether the broker was waiting for more bytes: silent and open, or closed
+        for idleness with nothing before the unsolicited frame."""
+        self.fill(len(frame), seconds)
+        got = self.pending[: len(frame)]
+        if got == frame.data:
+            self.take(len(frame))
+            return None
+        if not got:
+            if self.state == "eof":
+                return "closed the connection with no answer"
+            if self.state == "reset":
+                return f"reset the connection with no answer ({self.error})"
+            return f"still open and silent {seconds:.1f} s later"
+        if self.closed_for_idleness():
+            quiet = time.monotonic() - self.last_sent
+            return f"silent until its idle close (the unsolicited frame) {quiet:.1f} s later"
+        self.linger(0.05)
+        then = {"eof": ", then closed the connection", "reset": ", then reset the connection"}.get(self.state, "")
+        return f"answered {describe_response(self.pending)} instead{then}"
+
+    def waited(self) -> bool:
+        """True when nothing but (perhaps) an idle close came: the broker waits for bytes it was not sent."""
+        return (self.open and not self._pending) or self.closed_for_idleness()
+
     def expect_closed(self, what: str, timeout: float | None = None) -> None:
         """Nothing more arrives and the broker ends the connection (EOF or reset) within ``timeout``."""
         silence = self.ctx.timeout if timeout is None else timeout
@@ -318,6 +383,13 @@ class BrokerContext:
     def capacity(self) -> int:
         """Messages one topic of the target holds (``--topic-capacity``, else the default of SEM-9)."""
         return self.target.topic_capacity or DEFAULT_CAPACITY
+
+    @property
+    def idle_margin(self) -> float | None:
+        """Seconds a connection of this case may go without sending (:data:`IDLE_MARGIN` of the target's idle
+        timeout); None when the target has no idle timeout given."""
+        t = self.target.idle_timeout
+        return None if t is None else IDLE_MARGIN * t
 
     def need_capacity(self, messages: int) -> None:
         """Skip the case when one topic of the target cannot hold ``messages``."""
@@ -382,6 +454,89 @@ class BrokerContext:
             what=f"{what}: PRODUCE {len(payloads)} message(s) to {topic!r}",
         )
         return stamps
+
+    def produce_many(
+        self,
+        conn: Connection,
+        topic: str,
+        count: int,
+        *,
+        payload: bytes,
+        timestamp: int,
+        first_offset: int = 0,
+        budget: float | None = None,
+        what: str = "setup: filling the topic",
+    ) -> tuple[Connection, int]:
+        """PRODUCE up to ``count`` copies of ``payload`` in pipelined batches, each answer checked (offsets from
+        ``first_offset``); stops early once ``budget`` seconds have passed. Returns the connection in use at the
+        end and how many messages were stored.
+
+        A batch starts at :data:`FILL_BATCH_FIRST` requests and grows to :data:`FILL_BATCH`; when the target has an
+        idle timeout, a batch whose answers take longer than :attr:`idle_margin` halves the next one, so the
+        connection never waits long for its answers. Should the broker close it for idleness all the same
+        between two batches, the fill goes on on a new connection (:meth:`keep_or_reconnect`).
+        """
+        stored = 0
+        size = FILL_BATCH_FIRST
+        margin = self.idle_margin
+        started = time.monotonic()
+        while stored < count and (budget is None or time.monotonic() - started < budget):
+            conn = self.keep_or_reconnect(conn, what)
+            n = min(size, count - stored)
+            cids = [self.cid() for _ in range(n)]
+            sent = time.monotonic()
+            conn.send(b"".join(produce(cid, topic, payload, timestamp) for cid in cids), f"{what}: PRODUCE")
+            conn.expect(
+                *(produce_ok(cid, timestamp, first_offset + stored + i) for i, cid in enumerate(cids)),
+                what=f"{what}: PRODUCEs {first_offset + stored}..{first_offset + stored + n - 1} to {topic!r}",
+            )
+            took = time.monotonic() - sent
+            stored += n
+            if margin is not None and took > margin:
+                size = max(1, size // 2)
+            elif margin is None or took < margin / 4:
+                size = min(FILL_BATCH, size * 2)
+        return conn, stored
+
+    def keep_or_reconnect(self, conn: Connection, what: str) -> Connection:
+        """``conn``, or a new connection when the broker closed ``conn`` for idleness after its last answers.
+
+        Between two steps of a long case, a broker with an idle timeout may close a connection of the case that
+        waited for slow answers (CONN-7 counts received bytes only, and CONN-8 has the answers sent first). That
+        is no fault of the broker, as long as the connection really sent nothing for the idle timeout given: the
+        case goes on on a new connection and says so in a note. Any other byte, or any other close, fails the case.
+        """
+        conn.poll()
+        if not conn.pending and conn.open:
+            return conn
+        if not self.closed_for_idleness(conn, what):
+            quiet = time.monotonic() - conn.last_sent
+            if conn.pending:
+                conn.linger(0.05)
+                self.fail(
+                    f"{what}: the broker sent {len(conn.pending)} bytes nobody asked for on {conn.name}: "
+                    f"{describe_response(conn.pending)} ({hexline(conn.pending, 24)})"
+                )
+            how = "closed" if conn.state == "eof" else f"reset ({conn.error})"
+            self.fail(f"{what}: the broker {how} {conn.name} after its answers, {quiet:.2f} s after its last request")
+        self.note(f"{what}: {conn.name} was closed for idleness; went on on a new connection")
+        return self.connect(what)
+
+    def closed_for_idleness(self, conn: Connection, what: str) -> bool:
+        """True when the broker closed ``conn`` for idleness (:meth:`Connection.closed_for_idleness`), which it may do
+        to a connection of the case that sent nothing for its idle timeout; fails the case when that happened
+        sooner than the idle timeout given (CONN-7)."""
+        conn.poll()
+        quiet = time.monotonic() - conn.last_sent
+        if not conn.closed_for_idleness():
+            return False
+        t = self.target.idle_timeout
+        if t is not None and quiet < t:
+            self.fail(
+                f"{what}: the broker closed {conn.name} for idleness {quiet:.2f} s after it last received a byte, "
+                f"before its idle timeout of {t:g} s (CONN-7)"
+            )
+        return True
 
     def new_topic(self, conn: Connection, label: str = "", payloads: Iterable[bytes] = ()) -> tuple[str, list[int]]:
         """Create a fresh topic on ``conn`` and fill it; returns its name and the messages' timestamps."""

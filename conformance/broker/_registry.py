@@ -36,12 +36,21 @@ REFERENCE_DEFECTS: dict[str, str] = {
         "the reference broker closes the connection without any response on an unknown message_type (section 12 #2)"
     ),
     "12.3": "the reference broker closes the connection without any response on a negative length (section 12 #3)",
-    "12.4": "the reference broker tries to allocate and read a huge topic_length (section 12 #4)",
+    "12.4": (
+        "the reference broker waits for the bytes of a topic_length of 65,536, and closes with no answer at "
+        "2,147,483,647 (section 12 #4)"
+    ),
     "12.5": (
-        "the reference broker reads the whole oversized payload before it answers MESSAGE_TOO_LARGE (section 12 #5)"
+        "the reference broker reads the whole oversized payload before it answers MESSAGE_TOO_LARGE, allocates "
+        "a buffer of a payload_length of 2^30, and closes with no answer at 2^31-1 (section 12 #5)"
     ),
     "12.6": "the reference broker serves at most 10 connections at once (section 12 #6)",
     "12.7": "the reference broker's CONSUME walks the topic from the start: O(offset) (section 12 #7)",
+    "12.19": "the reference broker answers INTERNAL_ERROR, not RESOURCE_EXHAUSTED, on a full topic (section 12 #19)",
+    "12.20": (
+        "the reference broker stores a message and takes its offset in two unlocked steps: under concurrent "
+        "PRODUCEs an offset can read back another message than the one it was given to (section 12 #20)"
+    ),
 }
 
 _CASE_ID = re.compile(r"^[a-z0-9]+(\.[a-z0-9-]+)+$")

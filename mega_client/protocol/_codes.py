@@ -42,7 +42,7 @@ def error_code_or_int(value: int) -> int:
         return value
 
 
-def error_name(value: int) -> str:
+def code_name(value: int) -> str:
     """The protocol's name for an error code, or ``UNKNOWN_<n>``."""
     try:
         return ErrorCode(value).name

@@ -1,7 +1,8 @@
 """The codec's one exception family.
 
 ``RemoteProtocolError``: bytes received from the peer break the spec.
-``LocalProtocolError``: we were asked to encode something the wire cannot carry.
+``LocalProtocolError``: we were asked to encode something the wire cannot carry, or to send
+on a :class:`ClientConnection` that cannot take it.
 """
 
 from __future__ import annotations
@@ -46,4 +47,5 @@ class RemoteProtocolError(ProtocolError):
 
 
 class LocalProtocolError(ProtocolError, ValueError):
-    """A frame given to an encoder cannot be represented on the wire."""
+    """A frame given to an encoder cannot be represented on the wire, or a
+    :class:`~mega_client.protocol.ClientConnection` cannot send it (ended, or not its next id)."""

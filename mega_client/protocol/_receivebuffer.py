@@ -49,6 +49,24 @@ class ReceiveBuffer:
         self._waiting_len = 0
         return True
 
+    def peek(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer if fewer are buffered), without consuming them.
+
+        Unlike :meth:`ensure` it copies only those bytes, not every chunk waiting:
+        a caller may look at a frame's head after every read of a large frame.
+        """
+        head = self.data[self.pos : self.pos + n]
+        if len(head) >= n or not self._waiting:
+            return head
+        parts = [head]
+        need = n - len(head)
+        for chunk in self._waiting:
+            parts.append(chunk[:need])
+            need -= len(chunk)
+            if need <= 0:
+                break
+        return b"".join(parts)
+
     def consume(self, n: int) -> None:
         """Drop ``n`` bytes from the front (the caller checked they are there)."""
         if self._waiting:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from . import _layouts
+from . import layouts
 from ._errors import LocalProtocolError
 from ._events import (
     ConsumeRequest,
@@ -21,15 +21,15 @@ from ._events import (
     ResponseEvent,
     UnsolicitedError,
 )
-from ._limits import UINT16_MAX, UNSOLICITED_CORRELATION_ID
+from .limits import UINT16_MAX, UNSOLICITED_CORRELATION_ID
 
-_REQ_HEAD = _layouts.REQUEST_HEAD
-_REQ_TAIL = _layouts.REQUEST_TAIL
-_REQ_TAIL_CONSUME = _layouts.CONSUME_REQUEST_TAIL
-_ERROR = _layouts.ERROR_RESPONSE
-_CREATE_OK_HEAD = _layouts.CREATE_TOPIC_OK_HEAD
-_PRODUCE_OK = _layouts.PRODUCE_OK
-_CONSUME_OK_HEAD = _layouts.CONSUME_OK_HEAD
+_REQ_HEAD = layouts.REQUEST_HEAD
+_REQ_TAIL = layouts.REQUEST_TAIL
+_REQ_TAIL_CONSUME = layouts.CONSUME_REQUEST_TAIL
+_ERROR = layouts.ERROR_RESPONSE
+_CREATE_OK_HEAD = layouts.CREATE_TOPIC_OK_HEAD
+_PRODUCE_OK = layouts.PRODUCE_OK
+_CONSUME_OK_HEAD = layouts.CONSUME_OK_HEAD
 
 
 def _utf8(topic: str) -> bytes:

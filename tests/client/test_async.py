@@ -23,18 +23,19 @@ from mega_client import (
     MegaProtocolError,
     MegaTimeoutError,
     PayloadTooLargeError,
+    Produced,
     TopicAlreadyExistsError,
     TopicNotFoundError,
 )
-from mega_client._operations import CorrelationIds
 from mega_client.protocol import (
-    INT32_MAX,
-    MAX_PAYLOAD_BYTES,
+    ClientConnection,
     ProduceRequest,
+    RequestDecoder,
     encode_create_topic_ok,
     encode_error,
     encode_produce_ok,
 )
+from mega_client.protocol.limits import INT32_MAX, MAX_PAYLOAD_BYTES
 from mock_broker import ThreadedMockBroker
 
 from .conftest import FAST_RETRY, eventually, run
@@ -182,7 +183,7 @@ def test_tcp_nodelay_and_correlation_ids(broker: ThreadedMockBroker) -> None:
             assert pipeline._transport is not None
             sock = pipeline._transport.get_extra_info("socket")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-            client._cids = CorrelationIds(INT32_MAX - 1)
+            pipeline.protocol = ClientConnection(first_correlation_id=INT32_MAX - 1)
             await asyncio.gather(*(client.create_topic(f"t{i}") for i in range(3)))
 
     run(main())
@@ -513,3 +514,135 @@ def test_topic_echo_mismatch_is_a_protocol_error(scripted: Scripted) -> None:
             assert not client.connected
 
     run(main())
+
+
+# --------------------------------------------------------------------------- many requests in flight when it ends
+
+
+def requests_begun(received: bytes) -> int:
+    """How many requests a broker connection received at least one byte of."""
+    decoder = RequestDecoder()
+    decoder.feed(received)
+    complete = 0
+    while decoder.next_request() is not None:
+        complete += 1
+    return complete + (1 if decoder.buffered else 0)
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_a_failed_write_still_delivers_the_answers_already_received(scripted: Scripted, how: str) -> None:
+    """The broker answers k of n pipelined PRODUCEs, then closes while the client is still writing.
+
+    The client's next write fails (EPIPE or ECONNRESET) with the k answers already in its
+    socket's receive buffer: exactly those k succeed, and the others fail with a connection
+    error, ``request_sent=False`` only for requests that never reached the broker.
+    """
+    k, n = 300, 2000
+    payload_bytes = 10_000  # 20 MB in all: far more than the kernel buffers, so writing is under way
+    topics = Topics()
+    topics.logs["t"] = []
+
+    def answer_k_then_go(peer: Peer) -> None:
+        requests = [peer.request() for _ in range(k)]
+        peer.send(b"".join(answer(r, topics) for r in requests if r is not None))
+        getattr(peer, how)()
+
+    b = scripted([answer_k_then_go, lambda peer: peer.reset()])  # any reconnect is refused at once
+
+    async def main() -> list[Produced | BaseException]:
+        async with client_for(b, retry=NO_RETRY, request_timeout=30) as client:
+            return await asyncio.gather(
+                *(client.produce("t", i.to_bytes(4, "big") * (payload_bytes // 4)) for i in range(n)),
+                return_exceptions=True,
+            )
+
+    outcomes = run(main(), timeout=60)
+    acked = [o for o in outcomes if isinstance(o, Produced)]
+    assert sorted(r.offset for r in acked) == list(range(k))
+    assert sorted(r.correlation_id for r in acked) == list(range(1, k + 1))
+    failed = [o for o in outcomes if not isinstance(o, Produced)]
+    assert len(failed) == n - k
+    assert all(isinstance(o, MegaConnectionError) for o in failed), {type(o) for o in failed}
+    maybe_sent = sum(1 for o in failed if isinstance(o, MegaConnectionError) and o.request_sent)
+    reached = sum(requests_begun(bytes(peer.received)) for peer in b.peers)
+    assert len(acked) + maybe_sent >= reached  # no request that reached a broker is called unsent
+
+
+def test_request_timeout_counts_from_the_request_s_turn(broker: ThreadedMockBroker) -> None:
+    """Each answer comes 5 ms after the one before: 400 pipelined PRODUCEs take over 2 s in all,
+    four times the request timeout, and none times out (README, "Timeouts")."""
+    n, timeout = 400, 0.5
+    broker.create_topic("t")
+    broker.faults.add("produce:delay=5")
+
+    async def main() -> list[Produced]:
+        async with client_for(broker, request_timeout=timeout, retry=NO_RETRY) as client:
+            return await asyncio.gather(*(client.produce("t", f"m{i}") for i in range(n)))
+
+    started = time.monotonic()
+    produced = run(main(), timeout=60)
+    assert time.monotonic() - started > timeout  # the whole burst outlasted the timeout
+    assert sorted(r.offset for r in produced) == list(range(n))
+    assert len(broker.messages("t")) == n
+
+
+def test_requests_never_written_are_not_sent_and_may_be_retried(scripted: Scripted) -> None:
+    """A broker that reads nothing: the requests written time out (``request_sent=True``, not
+    resent: at most once); those still queued in the client fail with ``request_sent=False``
+    and, being certainly unsent, go out again on the next connection, each once."""
+    topics = Topics()
+    topics.logs["t"] = []
+    stalled = threading.Event()
+
+    def never_read(peer: Peer) -> None:
+        stalled.wait(10)
+        peer.close()
+
+    b = scripted([never_read, lambda peer: peer.serve(topics, timeout=10)])
+    n = 40
+
+    async def main() -> list[Produced | BaseException]:
+        async with client_for(b, request_timeout=0.5, retry=FAST_RETRY) as client:
+            try:
+                return await asyncio.gather(
+                    *(client.produce("t", bytes([i]) * MAX_PAYLOAD_BYTES) for i in range(n)), return_exceptions=True
+                )
+            finally:
+                stalled.set()
+
+    outcomes = run(main(), timeout=60)
+    succeeded = [i for i, o in enumerate(outcomes) if isinstance(o, Produced)]
+    failed = [o for o in outcomes if not isinstance(o, Produced)]
+    assert failed, "some requests were written on the stalled connection"
+    assert isinstance(failed[0], MegaTimeoutError)
+    assert all(isinstance(o, (MegaTimeoutError, MegaConnectionError)) and o.request_sent for o in failed)
+    assert succeeded, "40 MiB cannot all fit in the kernel's buffers: some were still queued"
+    # Each request retried is stored once; none of those that may have reached the broker is resent.
+    assert sorted(payload[0] for _ts, payload in topics.logs["t"]) == succeeded
+
+
+def test_a_call_cancelled_before_its_request_is_written_is_never_sent(scripted: Scripted) -> None:
+    topics = Topics()
+    topics.logs["t"] = []
+    reading = threading.Event()
+
+    def read_later(peer: Peer) -> None:
+        reading.wait(10)
+        peer.serve(topics, timeout=10)
+
+    b = scripted(read_later)
+
+    async def main() -> None:
+        async with client_for(b, request_timeout=10) as client:
+            big = [asyncio.ensure_future(client.produce("t", b"x" * MAX_PAYLOAD_BYTES)) for _ in range(24)]
+            late = asyncio.ensure_future(client.produce("t", b"cancelled"))
+            await asyncio.sleep(0.1)
+            late.cancel()
+            reading.set()
+            assert len(await asyncio.gather(*big)) == 24
+            with pytest.raises(asyncio.CancelledError):
+                await late
+
+    run(main(), timeout=60)
+    assert [payload for _ts, payload in topics.logs["t"]].count(b"cancelled") == 0
+    assert b"cancelled" not in b.received

@@ -13,8 +13,9 @@ from mega_client import (
     TopicNotFoundError,
     ValidationError,
 )
-from mega_client._operations import CorrelationIds, Operation, check_topic, payload_bytes, should_retry
-from mega_client.protocol import INT32_MAX, MAX_PAYLOAD_BYTES, CreateTopicResponse
+from mega_client._operations import Operation, check_topic, payload_bytes, should_retry
+from mega_client.protocol import CreateTopicResponse
+from mega_client.protocol.limits import INT32_MAX, MAX_PAYLOAD_BYTES
 
 
 @pytest.mark.parametrize("name", ["a", "A-z_0.9", "x" * 255, "test-topic"])
@@ -62,13 +63,6 @@ def test_offsets() -> None:
         Operation.consume("t", True)
     with pytest.raises(TypeError):
         Operation.consume("t", 1.0)
-
-
-def test_correlation_ids_count_up_and_wrap_past_zero() -> None:
-    ids = CorrelationIds()
-    assert [next(ids) for _ in range(3)] == [1, 2, 3]
-    ids = CorrelationIds(INT32_MAX - 1)
-    assert [next(ids) for _ in range(3)] == [INT32_MAX - 1, INT32_MAX, 1]
 
 
 def test_what_is_retried() -> None:

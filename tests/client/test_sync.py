@@ -32,10 +32,8 @@ from mega_client import (
     TopicNotFoundError,
     ValidationError,
 )
-from mega_client._operations import CorrelationIds
 from mega_client.protocol import (
-    INT32_MAX,
-    MAX_PAYLOAD_BYTES,
+    ClientConnection,
     ConsumeRequest,
     CreateTopicRequest,
     ProduceRequest,
@@ -44,6 +42,7 @@ from mega_client.protocol import (
     encode_error,
     encode_produce_ok,
 )
+from mega_client.protocol.limits import INT32_MAX, MAX_PAYLOAD_BYTES
 from mock_broker import ThreadedMockBroker
 
 from .conftest import FAST_RETRY
@@ -275,7 +274,7 @@ def test_connect_retries_until_the_broker_is_up(broker: ThreadedMockBroker) -> N
 
 
 def test_correlation_ids_wrap_within_int32(client: MessageClient, broker: ThreadedMockBroker) -> None:
-    client._cids = CorrelationIds(INT32_MAX - 1)
+    client._protocol = ClientConnection(first_correlation_id=INT32_MAX - 1)
     client.create_topic("a")
     client.create_topic("b")
     client.create_topic("c")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import socket
@@ -10,6 +11,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
+from mock_broker._cli import SignalHandler
 from tests._proc import kill, run_module, start_mock_broker, stop
 
 from ._mb_support import RawClient, create, create_ok, pipelined, produce, produce_ok
@@ -123,6 +125,24 @@ def test_fault_option_applies_rules():
         if proc.poll() is None:
             kill(proc)
     assert status == 0
+    # At the default level applied faults are summarised (one line per rule at stop, a count per
+    # connection), never logged one line per request: a flood of faulted requests must not flood the log.
+    assert "applied to request" not in err
+    assert "fault produce:error=RESOURCE_EXHAUSTED:every=2: applied 1 times (2 matches)" in err
+    assert "3 requests, 68 B in, 39 B out, 2 faults applied" in err
+
+
+def test_debug_logs_each_applied_fault():
+    proc, port = start_cli("--log-level", "debug", "--fault", "produce:error=RESOURCE_EXHAUSTED:every=2")
+    try:
+        with RawClient(("127.0.0.1", port)) as c:
+            c.send_raw(pipelined([create(1, "t"), produce(2, "t", b"x"), produce(3, "t", b"y")]))
+            c.expect_bytes(create_ok(1, "t") + produce_ok(2, 0) + bytes.fromhex("00 00 00 03 00 09"))
+        status, _, err = stop(proc)
+    finally:
+        if proc.poll() is None:
+            kill(proc)
+    assert status == 0
     assert "fault produce:error=RESOURCE_EXHAUSTED:every=2 applied to request #3 (cid 3)" in err
 
 
@@ -140,3 +160,14 @@ def test_help_documents_the_fault_grammar():
     assert "TARGET[@TOPIC]:ACTION[=ARG][:WHEN][:conn=N]" in out
     for word in ("close-after=K", "slow-read", "refuse=MS", "every=N", "unsolicited=CODE", "trailing=HEX", "hold"):
         assert word in out
+
+
+def test_a_second_signal_exits_at_once_whatever_is_running():
+    stop_requested = asyncio.Event()
+    exits: list[int] = []
+    handler = SignalHandler(stop_requested, exits.append)
+    handler()
+    assert stop_requested.is_set()
+    assert exits == []
+    handler()  # the clean stop is still under way
+    assert exits == [0]

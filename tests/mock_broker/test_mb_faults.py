@@ -450,3 +450,15 @@ def test_live_connections_return_to_zero_after_faults(broker):
         c.close()
     wait_until(lambda: broker.connections() == [], timeout=5)
     assert broker.internal_errors == []
+
+
+def test_every_action_is_documented_in_the_readme_and_the_help():
+    from pathlib import Path
+
+    from mock_broker._cli import EPILOG
+    from mock_broker._faults import ACTIONS
+
+    readme = (Path(__file__).resolve().parents[2] / "mock_broker" / "README.md").read_text()
+    for name, action in ACTIONS.items():
+        assert f"`{action.syntax}`" in readme or f"`{name}`" in readme, name
+        assert action.syntax in EPILOG, name

@@ -118,7 +118,11 @@ def test_config_defaults():
         30.0,
     )
     assert cfg.max_topic_bytes == 255
-    assert BrokerConfig(profile="reference").max_topic_bytes == 65535
+    # The reference profile keeps no longer topic either: it skips one as it arrives.
+    assert BrokerConfig(profile="reference").max_topic_bytes == 255
+    assert BrokerConfig(profile="reference").new_decoder().skip_long_topics
+    assert not cfg.new_decoder().skip_long_topics
+    assert cfg.connection_pool is None
     assert cfg.replace(idle_timeout=0).effective_idle_timeout is None
 
 

@@ -149,11 +149,19 @@ def test_longest_name_is_fine_and_256_bytes_is_not(mega_broker_factory, profile)
             c.assert_open()
 
 
-def test_reference_topic_length_beyond_its_bound_closes_silently(mega_broker_factory):
-    broker = mega_broker_factory(profile="reference")
+@pytest.mark.parametrize(("mtype", "code"), [(1, TOPIC_NOT_FOUND), (2, TOPIC_NOT_FOUND), (3, INTERNAL_ERROR)])
+def test_reference_waits_for_a_long_topic_then_answers_it_as_a_bad_name(mega_broker_factory, mtype, code):
+    """Measured on the reference broker: topic_length 65,536 with only the head sent stays open and
+    silent; with the whole frame, it is answered like any bad name and the next request is served."""
+    broker = mega_broker_factory(profile="reference", record=False)
+    topic = b"t" * 70_000
+    frame = raw_frame(1, mtype, topic, payload=b"p")
     with RawClient(broker.address) as c:
-        c.send_raw(raw_frame(1, 1, b"abc", topic_length=70_000))
-        assert c.read_to_eof() == b""
+        c.send_raw(frame[:9 + 30_000])
+        c.assert_open(wait=0.2)  # waiting for the rest of the topic
+        c.send_raw(frame[9 + 30_000 :] + pipelined([create(2, "t")]))
+        c.expect_bytes(error(1, code) + create_ok(2, "t"))
+    assert broker.topics() == {"t": 0}
 
 
 @pytest.mark.parametrize("mtype", [0x00, 0x04, 0x7F, 0x80, 0xFF])
@@ -193,6 +201,18 @@ def test_message_too_large_keeps_the_connection(mega_broker_factory, profile, mt
     assert broker.topics() == {"t": 2}
 
 
+def test_reference_answers_message_too_large_once_the_payload_arrived(mega_broker_factory):
+    """Measured: the reference broker reads the whole oversized payload, then answers."""
+    broker = mega_broker_factory(profile="reference", record=False)
+    frame = raw_frame(2, 1, b"t", payload=b"\x01" * (MIB + 1))
+    with RawClient(broker.address) as c:
+        c.send_raw(pipelined([create(1, "t")]) + frame[:-1])
+        c.expect_bytes(create_ok(1, "t"))
+        c.assert_open(wait=0.2)  # one byte of the payload is still to come
+        c.send_raw(frame[-1:] + pipelined([produce(3, "t", b"after")]))
+        c.expect_bytes(error(2, MESSAGE_TOO_LARGE) + produce_ok(3, 0))
+
+
 def test_configured_payload_limit(mega_broker_factory):
     broker = mega_broker_factory(max_payload_bytes=10)
     with RawClient(broker.address) as c:
@@ -203,6 +223,8 @@ def test_configured_payload_limit(mega_broker_factory):
 
 
 def test_resource_exhausted_full_topic(mega_broker_factory, profile):
+    """A full topic: RESOURCE_EXHAUSTED; the reference broker answers INTERNAL_ERROR (measured)."""
+    full = RESOURCE_EXHAUSTED if profile == "spec" else INTERNAL_ERROR
     broker = mega_broker_factory(profile=profile, max_messages_per_topic=3)
     with RawClient(broker.address) as c:
         c.send_raw(pipelined([create(1, "t"), create(2, "u")] + [produce(10 + i, "t", b"m") for i in range(5)]))
@@ -210,8 +232,8 @@ def test_resource_exhausted_full_topic(mega_broker_factory, profile):
             create_ok(1, "t")
             + create_ok(2, "u")
             + b"".join(produce_ok(10 + i, i) for i in range(3))
-            + error(13, RESOURCE_EXHAUSTED)
-            + error(14, RESOURCE_EXHAUSTED)
+            + error(13, full)
+            + error(14, full)
         )
         c.send_raw(pipelined([produce(20, "u", b"m"), consume(21, "t", 2)]))
         c.expect_bytes(produce_ok(20, 0) + consume_ok(21, TS, 3, b"m"))

@@ -7,11 +7,6 @@ import itertools
 from hypothesis import strategies as st
 
 from mega_client.protocol import (
-    INT32_MAX,
-    INT32_MIN,
-    INT64_MAX,
-    INT64_MIN,
-    MAX_TOPIC_BYTES,
     ConsumeRequest,
     ConsumeResponse,
     CreateTopicRequest,
@@ -24,6 +19,7 @@ from mega_client.protocol import (
     Request,
     Response,
 )
+from mega_client.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, MAX_TOPIC_BYTES
 
 int32s = st.integers(INT32_MIN, INT32_MAX)
 int64s = st.integers(INT64_MIN, INT64_MAX)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mega_client.protocol import is_valid_topic_name, topic_name_problem
+from mega_client.protocol.limits import is_valid_topic_name, topic_name_problem
 
 
 @pytest.mark.parametrize("name", ["a", "orders.v2", "A-Z_0-9", "x" * 255, "..", "-"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from mega_client.protocol import (
-    INT32_MAX,
     ConsumeRequest,
     ConsumeResponse,
     CreateTopicRequest,
@@ -20,6 +19,8 @@ from mega_client.protocol import (
     ResponseDecoder,
     UnsolicitedError,
 )
+from mega_client.protocol._readers import READERS
+from mega_client.protocol.limits import INT32_MAX
 
 # The notes' PRODUCE example: correlation 10, topic "probe-a", timestamp 42, payload "abc".
 PRODUCE_PROBE_A = bytes.fromhex("0000000a 01 00000007 70726f62652d61 000000000000002a 00000003 616263")
@@ -43,6 +44,23 @@ class TestRequestDecoder:
         assert d.next_request() == ProduceRequest(10, "probe-a", 42, b"abc")
         assert d.next_request() is None
         assert d.buffered == 0
+
+    def test_frame_bytes_is_the_frame_size_once_its_lengths_arrived(self) -> None:
+        decoder = RequestDecoder()
+        sizes = []
+        for i in range(len(PRODUCE_PROBE_A)):
+            decoder.feed(PRODUCE_PROBE_A[i : i + 1])
+            sizes.append(decoder.frame_bytes)
+        # head (9) + topic (7) + timestamp (8) + payload_length (4) = 28 bytes before the size is known
+        assert sizes[:27] == [None] * 27
+        assert sizes[27:] == [len(PRODUCE_PROBE_A)] * (len(PRODUCE_PROBE_A) - 27)
+        assert decoder.next_request() is not None
+        assert decoder.frame_bytes is None
+
+    def test_frame_bytes_is_none_for_lengths_the_decoder_will_reject(self) -> None:
+        decoder = RequestDecoder(max_payload_bytes=2)
+        decoder.feed(PRODUCE_PROBE_A)  # payload_length 3, over the limit: skipped, not waited for
+        assert decoder.frame_bytes is None
 
     def test_every_strict_prefix_needs_more_data(self) -> None:
         for cut in range(len(PRODUCE_PROBE_A)):
@@ -268,3 +286,28 @@ class TestResponseDecoder:
         assert frame == ErrorResponse(4, 42)
         assert isinstance(frame, ErrorResponse)
         assert not isinstance(frame.error_code, ErrorCode)
+
+    def test_every_message_type_has_a_success_reader(self) -> None:
+        assert set(READERS) == set(MessageType)
+
+    def test_a_request_of_an_unknown_type_can_only_fail(self) -> None:
+        d = ResponseDecoder()
+        d.expect(0x07, 1)
+        d.expect(0x07, 2)
+        d.feed(bytes.fromhex("00000001 00 02") + bytes.fromhex("00000002 01 0000000000000000 00000000"))
+        assert d.next_response() == ErrorResponse(1, ErrorCode.INVALID_MESSAGE_TYPE)
+        with pytest.raises(RemoteProtocolError) as info:
+            d.next_response()
+        assert (info.value.reason, info.value.correlation_id) == ("unexpected-success", 2)
+
+    def test_after_a_fatal_error_every_call_raises_it_again(self) -> None:
+        d = ResponseDecoder()
+        d.expect(MessageType.PRODUCE, 1)
+        d.feed(bytes.fromhex("00000002 01 0000000000000000 00000000"))
+        with pytest.raises(RemoteProtocolError) as first:
+            d.next_response()
+        d.feed(bytes.fromhex("00000001 00 04"))
+        with pytest.raises(RemoteProtocolError) as again:
+            d.next_response()
+        assert again.value is first.value
+        assert d.buffered == 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from mega_client.protocol import (
-    INT32_MAX,
-    INT64_MIN,
     ConsumeRequest,
     CreateTopicRequest,
     CreateTopicResponse,
@@ -19,6 +17,7 @@ from mega_client.protocol import (
     encode_request,
     encode_response,
 )
+from mega_client.protocol.limits import INT32_MAX, INT64_MIN
 
 
 def test_produce_matches_the_notes_byte_for_byte() -> None:

@@ -26,7 +26,7 @@ from conformance.broker._frames import (
     raw_request,
 )
 from conformance.broker._registry import broker_case
-from mega_client.protocol import INT32_MAX, INT32_MIN
+from mega_client.protocol.limits import INT32_MAX, INT32_MIN
 
 
 @broker_case("codes.topic-not-found", clauses=("ERR-6", "RESP-3", "SEM-1"))

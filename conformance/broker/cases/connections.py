@@ -84,9 +84,13 @@ def stalled_peer(ctx: BrokerContext) -> None:
         f"a connection was not answered within {ctx.timeout:g} s while another was stalled mid-frame",
     )
     other.expect(error(2, TOPIC_NOT_FOUND), what="answer on the connection next to a stalled one")
-    stalled.send(frame[11:], "the rest of the CREATE_TOPIC")
-    stalled.expect(create_ok(1, 51, name), what="answer to the stalled frame once completed")
+    # On a loaded machine the stall may outlast a short idle timeout: the broker then rightly closes the stalled
+    # connection with the unsolicited frame (CONN-8), and the frame is completed on a new one.
+    kept = ctx.keep_or_reconnect(stalled, "the stalled connection")
+    kept.send(frame[11:] if kept is stalled else frame, "the rest of the CREATE_TOPIC (all of it on a new one)")
+    kept.expect(create_ok(1, 51, name), what="answer to the stalled frame once completed")
     other.send(produce(3, name, b"y", 53), "PRODUCE")
     other.expect(produce_ok(3, 53, 0), what="answer to PRODUCE on the topic the stalled connection created")
-    idle.expect_silence(0.02, "on the connection that sent nothing", allow_close=True)
+    if not ctx.closed_for_idleness(idle, "the connection that sent nothing"):
+        idle.expect_silence(0.02, "on the connection that sent nothing", allow_close=True)
     ctx.note(f"answered in {waited * 1000:.1f} ms next to a stalled connection")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import time
+from dataclasses import dataclass
+
+from conformance._wire import MAX_PAYLOAD, hexline
 from conformance._wire import i32 as get_i32
 from conformance._wire import i64 as get_i64
 from conformance.broker._context import BrokerContext, Connection
@@ -15,11 +20,13 @@ from conformance.broker._frames import (
     create_topic,
     describe_response,
     error,
+    i32,
+    i64,
     produce,
     produce_ok,
 )
 from conformance.broker._registry import broker_case
-from mega_client.protocol import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
+from mega_client.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 
 TIMESTAMPS = (0, -1, INT64_MIN, INT64_MAX)
 
@@ -114,7 +121,7 @@ def _offset_of(ctx: BrokerContext, conn: Connection, cid: int, ts: int, what: st
     raw = conn.read_exact(17, what)
     ctx.check(
         get_i32(raw, 0) == cid and raw[4] == 1 and get_i64(raw, 5) == ts,
-        f"{what}: expected a PRODUCE success for correlation id {cid} with timestamp {ts}, got {raw.hex(' ')}",
+        f"{what}: expected a PRODUCE success for correlation id {cid} with timestamp {ts}, got {hexline(raw)}",
     )
     return get_i32(raw, 13)
 
@@ -164,6 +171,201 @@ def offsets_across_connections(ctx: BrokerContext) -> None:
     )
 
 
+#: The offsets stress: connections producing to one topic at once, PRODUCEs per connection (at most: fewer when
+#: the topic capacity is smaller), PRODUCEs per connection and round (one pipelined write; halved when a round takes
+#: longer than the idle margin), connections reading back, and the time after which no new round starts.
+STRESS_PRODUCERS = 8
+STRESS_PER_PRODUCER = 5_000
+STRESS_WINDOW = 500
+STRESS_READERS = 2
+STRESS_BUDGET_S = 10.0
+#: Mismatches quoted in the reason (all are counted).
+STRESS_QUOTED = 3
+
+_PRODUCE_OK_LEN = 17
+_CONSUME_HEAD_LEN = 21
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """One PRODUCE of the stress: its producer (1-based), its number there, and what it carried."""
+
+    producer: int
+    number: int
+    cid: int
+    timestamp: int
+    payload: bytes
+
+    def __str__(self) -> str:
+        return f"PRODUCE #{self.number} of connection {self.producer} ({self.payload!r}, timestamp {self.timestamp})"
+
+
+_STRESS_PAYLOAD = re.compile(rb"^stress c(\d+) #(\d+)$")
+
+
+def _stress_payload(producer: int, number: int) -> bytes:
+    """A payload that names its PRODUCE, so a message read back under the wrong offset says whose it is."""
+    return b"stress c%d #%d" % (producer, number)
+
+
+def _whose(payload: bytes) -> str:
+    m = _STRESS_PAYLOAD.match(payload)
+    if m is None:
+        return f"a payload no PRODUCE of this case sent ({hexline(payload, 24)})"
+    return f"PRODUCE #{int(m.group(2))} of connection {int(m.group(1))}"
+
+
+def _produce_answers(ctx: BrokerContext, conn: Connection, batch: list[_Sent], what: str) -> list[int]:
+    """The offsets answered to ``batch`` (PRODUCE successes with its correlation ids and timestamps, in order)."""
+    conn.fill(_PRODUCE_OK_LEN * len(batch))
+    offsets = []
+    for index, sent in enumerate(batch):
+        answer = conn.peek(_PRODUCE_OK_LEN)
+        if len(answer) < _PRODUCE_OK_LEN:
+            ctx.fail(f"{what}: answer {index + 1} of {len(batch)}: {conn.why_short(len(answer), _PRODUCE_OK_LEN)}")
+        if answer[:13] != i32(sent.cid) + b"\x01" + i64(sent.timestamp):
+            conn.linger(0.05)
+            ctx.fail(
+                f"{what}: answer {index + 1} of {len(batch)} should be a PRODUCE success for correlation id "
+                f"{sent.cid} echoing timestamp {sent.timestamp}; got {describe_response(conn.peek(24))}"
+            )
+        offsets.append(get_i32(conn.take(_PRODUCE_OK_LEN), 13))
+    return offsets
+
+
+def _read_back(
+    ctx: BrokerContext, conn: Connection, offsets: list[int], given: dict[int, _Sent], what: str
+) -> list[str]:
+    """CONSUME each of ``offsets`` (pipelined, sent first by :func:`_send_reads`); returns the mismatches found.
+
+    A well-framed CONSUME success carrying another message than the one given the offset is a mismatch, counted;
+    anything else (an error response, a wrong correlation id or next_offset) fails the case at once.
+    """
+    mismatches = []
+    for index, offset in enumerate(offsets):
+        sent = given[offset]
+        cid = 1_000_000_000 + offset
+        step = f"{what}: CONSUME of offset {offset:,} (given to {sent})"
+        conn.fill(_CONSUME_HEAD_LEN)
+        head = conn.peek(_CONSUME_HEAD_LEN)
+        start = i32(cid) + b"\x01"
+        if len(head) < _CONSUME_HEAD_LEN and head[:5] == start[: len(head)]:
+            ctx.fail(f"{step}: {conn.why_short(len(head), _CONSUME_HEAD_LEN)}")
+        if head[:5] != start or get_i32(head, 13) != offset + 1:
+            conn.linger(0.05)
+            ctx.fail(
+                f"{step}, answer {index + 1} of {len(offsets)}: expected a CONSUME success for correlation id {cid} "
+                f"with next_offset {offset + 1:,}; got {describe_response(conn.peek(32))}"
+            )
+        size = get_i32(head, 17)
+        if not 0 <= size <= MAX_PAYLOAD:
+            ctx.fail(f"{step}: the answer gives payload_length {size}")
+        conn.fill(_CONSUME_HEAD_LEN + size)
+        answer = conn.take(_CONSUME_HEAD_LEN + size)
+        if len(answer) < _CONSUME_HEAD_LEN + size:
+            ctx.fail(f"{step}: {conn.why_short(len(answer), _CONSUME_HEAD_LEN + size)}")
+        payload, stamp = answer[_CONSUME_HEAD_LEN:], get_i64(answer, 5)
+        if payload != sent.payload or stamp != sent.timestamp:
+            mismatches.append(f"offset {offset:,} was given to {sent} but reads {_whose(payload)} (timestamp {stamp})")
+    return mismatches
+
+
+def _send_reads(ctx: BrokerContext, readers: list[Connection], name: str, offsets: list[int]) -> list[list[int]]:
+    """Send CONSUMEs of ``offsets``, split among ``readers`` (one pipelined write each); returns each one's share."""
+    shares = [offsets[k :: len(readers)] for k in range(len(readers))]
+    for conn, share in zip(readers, shares, strict=True):
+        if share:
+            conn.send(
+                b"".join(consume(1_000_000_000 + off, name, off, ctx.ts()) for off in share),
+                f"{len(share)} CONSUMEs reading back offsets",
+            )
+    return shares
+
+
+@broker_case("semantics.offsets-under-concurrency", clauses=("SEM-4", "SEM-5", "CONN-3"), reference_defect="12.20")
+def offsets_under_concurrency(ctx: BrokerContext) -> None:
+    """Stress: 8 connections each pipeline 5,000 PRODUCEs to one topic at the same time (40,000 in all, fewer when
+    the topic capacity is smaller), in rounds of 500 per connection (no round starts after 10 s); each payload names
+    its connection and number. Every offset answered is unique, the offsets are dense and increase on each
+    connection, and every offset, read back on two other connections during the next round, returns the very
+    message (payload and timestamp) whose PRODUCE was answered with it."""
+    per = min(STRESS_PER_PRODUCER, ctx.capacity // STRESS_PRODUCERS)
+    ctx.need_capacity(STRESS_PRODUCERS * STRESS_WINDOW)
+    producers = [ctx.connect(f"connect producer {k + 1}") for k in range(STRESS_PRODUCERS)]
+    name, _ = ctx.new_topic(producers[0])
+    readers: list[Connection] = []
+    given: dict[int, _Sent] = {}
+    last = [-1] * STRESS_PRODUCERS
+    done = [0] * STRESS_PRODUCERS
+    unread: list[int] = []
+    mismatches: list[str] = []
+    window = STRESS_WINDOW
+    margin = ctx.idle_margin
+    started = time.monotonic()
+    rounds = 0
+    while True:
+        producing = min(done) < per and (rounds == 0 or time.monotonic() - started < STRESS_BUDGET_S)
+        if not producing and not unread:
+            break
+        round_started = time.monotonic()
+        what = f"round {rounds + 1}"
+        producers = [ctx.keep_or_reconnect(c, what) for c in producers]
+        readers = [ctx.keep_or_reconnect(c, what) for c in readers]
+        batches: list[list[_Sent]] = []
+        for k, conn in enumerate(producers):
+            count = min(window, per - done[k]) if producing else 0
+            batch = [
+                _Sent(k + 1, i, ctx.cid(), ctx.ts(), _stress_payload(k + 1, i))
+                for i in range(done[k] + 1, done[k] + count + 1)
+            ]
+            batches.append(batch)
+            if batch:
+                conn.send(
+                    b"".join(produce(s.cid, name, s.payload, s.timestamp) for s in batch),
+                    f"{what}: {len(batch)} pipelined PRODUCEs on connection {k + 1}",
+                )
+        if unread and not readers:
+            readers = [ctx.connect(f"connect reader {k + 1}") for k in range(STRESS_READERS)]
+        shares = _send_reads(ctx, readers, name, unread)
+        for k, (conn, batch) in enumerate(zip(producers, batches, strict=True)):
+            if not batch:
+                continue
+            offsets = _produce_answers(ctx, conn, batch, f"{what}, connection {k + 1}")
+            for sent, offset in zip(batch, offsets, strict=True):
+                if offset in given:
+                    ctx.fail(f"offset {offset:,} was given twice: to {given[offset]} and to {sent} (SEM-4)")
+                if offset <= last[k]:
+                    ctx.fail(
+                        f"{sent} got offset {offset:,}, after offset {last[k]:,} for an earlier PRODUCE of its "
+                        "connection: not in the order of the requests (SEM-4, CONN-3)"
+                    )
+                given[offset] = sent
+                last[k] = offset
+            done[k] += len(batch)
+        for r, (conn, share) in enumerate(zip(readers, shares, strict=True)):
+            mismatches += _read_back(ctx, conn, share, given, f"{what}, reader {r + 1}")
+        total = len(given)
+        if total and max(given) != total - 1:
+            missing = sorted(set(range(total)) - set(given))
+            ctx.fail(
+                f"after {total:,} PRODUCEs the offsets answered are not 0..{total - 1:,}: {len(missing):,} missing "
+                f"(first {missing[:5]}), the highest is {max(given):,} (SEM-4: dense, no gaps)"
+            )
+        # The offsets are dense, so this round's are the last ones; they are read back during the next round.
+        unread = list(range(total - sum(len(b) for b in batches), total))
+        rounds += 1
+        if margin is not None and time.monotonic() - round_started > margin:
+            window = max(1, window // 2)
+    elapsed = time.monotonic() - started
+    summary = f"{len(given):,} PRODUCEs on {STRESS_PRODUCERS} connections at once, {rounds} rounds, {elapsed:.1f} s"
+    if mismatches:
+        ctx.fail(
+            f"{len(mismatches):,} of {len(given):,} offsets read back a different message than the one whose PRODUCE "
+            f"was answered with that offset (SEM-5): " + "; ".join(mismatches[:STRESS_QUOTED]) + f" ({summary})"
+        )
+    ctx.note(f"every offset read back its own message: {summary}")
+
+
 @broker_case("semantics.consume-does-not-remove", clauses=("SEM-6", "SEM-5"))
 def consume_does_not_remove(ctx: BrokerContext) -> None:
     """CONSUME does not remove or mark a message: offset 0 reads the same, with next_offset 1, three times on one
@@ -210,7 +412,7 @@ def create_race(ctx: BrokerContext) -> None:
         got = head + c.read_exact(len(rest), f"answer to CREATE_TOPIC on connection {i + 1}")
         ctx.check(
             got == create_ok(300 + i, 1000 + i, name).data,
-            f"connection {i + 1}: expected TOPIC_ALREADY_EXISTS or the CREATE_TOPIC success, got {got.hex(' ')}",
+            f"connection {i + 1}: expected TOPIC_ALREADY_EXISTS or the CREATE_TOPIC success, got {hexline(got)}",
         )
         winners.append(i + 1)
     ctx.check(len(winners) == 1, f"{len(winners)} of 8 racing CREATE_TOPICs succeeded (connections {winners})")
