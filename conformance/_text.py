@@ -28,6 +28,7 @@ _UNSAFE = (
 )
 _UNSAFE_MULTILINE = re.compile(f"[{_UNSAFE}]|\r(?!\n)")
 _UNSAFE_ONE_LINE = re.compile(f"[{_UNSAFE}\t\n\r]")
+_MARKER_ROOM = 45  # "... [N more characters]" for any N a str can have
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
@@ -51,9 +52,10 @@ def valid_unicode(text: str) -> str:
 
 
 def bounded(text: str, limit: int) -> str:
-    """``text`` (valid Unicode) cut to ``limit`` characters, saying how many were left out."""
+    """``text`` (valid Unicode) in at most ``limit`` characters: if longer, its start and how many were left out."""
     if len(text) > limit:
-        text = f"{text[:limit]}... [{len(text) - limit} more characters]"
+        keep = max(0, limit - _MARKER_ROOM)
+        text = f"{text[:keep]}... [{len(text) - keep} more characters]"
     return valid_unicode(text)
 
 

@@ -31,7 +31,9 @@ def test_multiline_keeps_lines_and_tabs() -> None:
 
 def test_bounded_cuts_and_says_how_much() -> None:
     assert bounded("abcdef", 10) == "abcdef"
-    assert bounded("abcdef", 3) == "abc... [3 more characters]"
+    assert bounded("abcdef", 3) == "... [6 more characters]"
+    assert bounded("x" * 100, 50) == "xxxxx... [95 more characters]"
+    assert len(bounded("x" * 10**6, 2000)) <= 2000
     assert bounded("\ud800x", 10) == "\ufffdx"
 
 
