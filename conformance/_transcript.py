@@ -5,9 +5,8 @@ went client to broker (requests), ``sent`` what went broker to client (responses
 
 :func:`from_broker_record` adapts a connection record of the in-process mock broker
 (``mock_broker.ConnectionRecord``, read by duck typing so that any broker object with the
-same attributes works). Per-segment times are used when the record has them (the optional
-``segments`` attribute, see :func:`segments_of`); without them a transcript has no segments
-and the reports say that the times were not recorded.
+same attributes works), with the time of each chunk it read or wrote (:func:`segments_of`);
+a transcript without segments makes the reports say that the times were not recorded.
 """
 
 from __future__ import annotations
@@ -80,30 +79,34 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def segments_of(record: Any) -> tuple[Segment, ...]:
-    """The segments of a broker's connection record, if it keeps them; else ``()``.
+_BROKER_DIRECTIONS: dict[object, Direction] = {"in": "received", "out": "sent"}
 
-    The expected shape (for the mock broker to provide): ``record.segments``, an iterable of
-    objects with ``direction`` (``"received"`` or ``"sent"``), ``at`` (``time.time()`` when the
-    bytes were read, or handed to the transport to write), ``start`` (position of the first
-    byte in that direction's stream, counting every byte) and ``length``; at most
-    ``WIRE_SEGMENTS`` are used.
+
+def segments_of(record: Any) -> tuple[Segment, ...]:
+    """The segments of a mock broker connection record (``record.segments``), positioned; else ``()``.
+
+    The mock broker keeps each chunk as it crossed the socket, ``Segment(at, direction, data)``
+    with ``direction`` ``"in"`` or ``"out"``, in order: a chunk's position in its direction's
+    stream is the length of the chunks before it. At most ``WIRE_SEGMENTS`` are used; a record
+    without segments (a broker that does not record) gives none.
     """
     raw = getattr(record, "segments", None)
     if raw is None:
         return ()
+    position: dict[Direction, int] = {"received": 0, "sent": 0}
     out: list[Segment] = []
     for item in raw:
-        if len(out) >= WIRE_SEGMENTS:
-            break
-        direction = getattr(item, "direction", None)
+        direction = _BROKER_DIRECTIONS.get(getattr(item, "direction", None))
+        data = getattr(item, "data", None)
         at = getattr(item, "at", None)
-        start = _int_or_none(getattr(item, "start", None))
-        length = _int_or_none(getattr(item, "length", None))
-        if direction not in DIRECTIONS or not isinstance(at, (int, float)) or start is None or length is None:
+        if direction is None or not isinstance(data, (bytes, bytearray, memoryview)):
             continue
-        out.append(Segment(direction, float(at), start, length))
-    return tuple(sorted(out, key=lambda s: s.at))
+        if not isinstance(at, (int, float)) or isinstance(at, bool):
+            continue
+        if len(out) < WIRE_SEGMENTS:
+            out.append(Segment(direction, float(at), position[direction], len(data)))
+        position[direction] += len(data)
+    return tuple(out)
 
 
 def faults_of(record: Any) -> tuple[FaultNote, ...]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from conformance._dissect import dissect
 from conformance._transcript import from_broker_record, from_broker_records, segments_of
 from mock_broker import ThreadedMockBroker
+from mock_broker._record import Segment
 
 from .test_wire_judge import CREATE, CREATE_OK
 
@@ -27,26 +28,25 @@ def test_a_real_connection_record_becomes_a_transcript() -> None:
     assert [f.action for f in t.faults] == ["slice"]
     assert t.faults[0].request_index == 1
     assert t.opened_at is not None
-    frames = dissect(t).frames
-    assert [f.title for f in frames] == ["CREATE_TOPIC request #1", "CREATE_TOPIC success"]
-    assert any("timing changed by fault create_topic:slice=7/1" in n for n in frames[1].notes)
-
-
-@dataclass
-class _Segment:
-    direction: str
-    at: float
-    start: int
-    length: int
+    d = dissect(t)
+    assert d.timed
+    request, answer = d.frames
+    assert (request.title, answer.title) == ("CREATE_TOPIC request #1", "CREATE_TOPIC success")
+    assert any("timing changed by fault create_topic:slice=7/1" in n for n in answer.notes)
+    assert answer.segments == 4  # 22 bytes in slices of 7, 1 ms apart: 7 + 7 + 7 + 1
+    assert [s.length for s in d.segments if s.direction == "sent"] == [7, 7, 7, 1]
+    assert answer.first_at is not None
+    assert answer.last_at is not None
+    assert answer.last_at > answer.first_at
 
 
 @dataclass
 class _Record:
-    """The shape a connection record has once the broker keeps per-segment times (see segments_of)."""
+    """A connection record with mock_broker's attributes, its segments written out by hand."""
 
     received: bytes
     sent: bytes
-    segments: list[_Segment]
+    segments: list[Segment]
     id: int = 1
     peer: tuple[str, int] = ("127.0.0.1", 5)
     opened_at: float = 100.0
@@ -57,13 +57,17 @@ def test_segments_recorded_by_the_broker_give_each_frame_its_time() -> None:
         CREATE,
         CREATE_OK,
         [
-            _Segment("received", 100.001, 0, len(CREATE)),
-            _Segment("sent", 100.050, 0, 7),
-            _Segment("sent", 100.250, 7, len(CREATE_OK) - 7),
-            _Segment("bogus", 1.0, 0, 1),  # not a direction: left out
+            Segment(100.001, "in", CREATE),
+            Segment(100.050, "out", CREATE_OK[:7]),
+            Segment(100.250, "out", CREATE_OK[7:]),
+            Segment(1.0, "sideways", b"x"),  # not a direction: left out
         ],
     )
-    assert len(segments_of(record)) == 3
+    assert [(s.direction, s.start, s.length) for s in segments_of(record)] == [
+        ("received", 0, 28),
+        ("sent", 0, 7),
+        ("sent", 7, 15),
+    ]
     d = dissect(from_broker_record(0, record))
     assert d.timed
     request, answer = d.frames
