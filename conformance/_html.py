@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._dissect import Dissection, Frame, dissect
-from ._limits import HEXDUMP_BYTES, WIRE_FRAMES
+from ._limits import HEXDUMP_BYTES
 from ._results import CaseView, RunView, areas_in_order, summary_rows
 from ._text import multiline
 from ._transcript import ConnectionTranscript
@@ -27,6 +27,8 @@ from ._wire import hexdump
 _LABELS = {"pass": "PASS", "fail": "FAIL", "non-strict": "WARN", "not-judged": "NOT JUDGED", "skipped": "SKIP"}
 _ORDER = {"fail": 0, "not-judged": 1, "non-strict": 2, "skipped": 3, "pass": 4}
 _GROUPS = {"fail": "Failed", "not-judged": "Not judged", "non-strict": "Non-strict (SHOULD not met)"}
+#: Segments listed per connection (a case slicing an answer byte by byte has hundreds).
+SEGMENT_ROWS = 100
 _OUTCOME_COLUMNS = ("pass", "fail", "non-strict", "not-judged", "skipped")
 
 _CSS = """
@@ -53,14 +55,15 @@ display:flex;gap:.4em;flex-wrap:wrap;align-items:center}
 .controls input{flex:1;min-width:12em;padding:.2em .4em}
 .conn{margin:.6em 0;border-top:1px dashed #ccc;padding-top:.4em}
 table.frames{width:100%;font-size:12px}table.frames td{vertical-align:top}
-td.t{white-space:nowrap;color:#444}td.d{font-weight:bold;text-align:center}
-tr.rx td.d{color:#0b57d0}tr.tx td.d{color:#8a3b00}
+table.frames td:first-child{white-space:nowrap;color:#444}table.frames td:nth-child(2){font-weight:bold}
+tr.rx td:nth-child(2){color:#0b57d0}tr.tx td:nth-child(2){color:#8a3b00}
+table.segs td{text-align:right;padding:0 .5em}
 .ft{font-weight:bold}.fd{color:#555}
 .fs{display:flex;flex-wrap:wrap;gap:3px;margin-top:2px}
-.f{border:1px solid #c9d3e0;border-radius:3px;padding:1px 4px;background:#f5f8fc;
+.fs>span{border:1px solid #c9d3e0;border-radius:3px;padding:1px 4px;background:#f5f8fc;
 display:inline-flex;flex-direction:column}
-.f i{font-style:normal;font-size:10px;color:#667}.f code{font-size:11px;color:#333}.f b{font-weight:600}
-.chg{background:#ffe3e0;border-color:#c62828}.chg i{color:#c62828}
+.fs i{font-style:normal;font-size:10px;color:#667}.fs code{font-size:11px;color:#333}.fs b{font-weight:600}
+.fs>span.chg{background:#ffe3e0;border-color:#c62828}.chg i{color:#c62828}
 .frame-chg td{background:#fff0ee}.notes{color:#8a3b00}
 pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:12px;line-height:1.3;
 white-space:pre-wrap;word-break:break-all}
@@ -176,10 +179,10 @@ def _field_html(f: Frame, index: int) -> str:
         raw = "(none)"
     if field.changed_by:
         return (
-            f'<span class="f chg" title="changed by fault {_e(field.changed_by)}"><i>{_e(field.name)} &middot; '
+            f'<span class="chg" title="changed by fault {_e(field.changed_by)}"><i>{_e(field.name)} &middot; '
             f"changed by {_e(field.changed_by)}</i><code>{raw}</code><b>{_e(field.value)}</b></span>"
         )
-    return f'<span class="f"><i>{_e(field.name)}</i><code>{raw}</code><b>{_e(field.value)}</b></span>'
+    return f"<span><i>{_e(field.name)}</i><code>{raw}</code><b>{_e(field.value)}</b></span>"
 
 
 
@@ -196,7 +199,6 @@ def _frame_row(frame: Frame, d: Dissection, previous: float | None) -> str:
     elif frame.segments == 1:
         where += ", 1 segment"
     arrow = "&rarr;" if frame.direction == "received" else "&larr;"
-    direction = "client&rarr;broker" if frame.direction == "received" else "broker&rarr;client"
     cls = "rx" if frame.direction == "received" else "tx"
     if frame.changed_by:
         cls += " frame-chg"
@@ -208,7 +210,7 @@ def _frame_row(frame: Frame, d: Dissection, previous: float | None) -> str:
     notes = "".join(f'<div class="notes">{_e(n)}</div>' for n in frame.notes)
     fields = "".join(_field_html(frame, i) for i in range(len(frame.fields)))
     return (
-        f'<tr class="{cls}"><td class="t">{when}</td><td class="d" title="{direction}">{arrow}</td>'
+        f'<tr class="{cls}"><td>{when}</td><td>{arrow}</td>'
         f'<td><span class="ft">{_e(frame.title)}</span> <small>({where})</small>{extra}{notes}'
         f'<div class="fs">{fields}</div></td></tr>'
     )
@@ -237,7 +239,8 @@ def _connection_html(t: ConnectionTranscript) -> str:
             if frame.last_at is not None:
                 previous = frame.last_at
         parts.append(
-            '<table class="frames"><tr><th>time</th><th></th><th>frame and fields</th></tr>'
+            '<table class="frames"><tr><th>time</th><th title="&rarr; client to broker, &larr; broker to client">'
+            "</th><th>frame and fields</th></tr>"
             + "".join(rows)
             + "</table>"
         )
@@ -250,11 +253,11 @@ def _connection_html(t: ConnectionTranscript) -> str:
         side = "client&rarr;broker" if direction == "received" else "broker&rarr;client"
         parts.append(f'<div class="meta">{count} more bytes {side} went over the wire and were not kept</div>')
     if d.segments:
-        shown = d.segments[:WIRE_FRAMES]
+        shown = d.segments[:SEGMENT_ROWS]
         segment_rows = "".join(
-            f'<tr><td class="n">{_ms(s.since_open)}</td><td class="n">{_ms(s.gap)}</td>'
-            f"<td>{'client&rarr;broker' if s.direction == 'received' else 'broker&rarr;client'}</td>"
-            f'<td class="n">{s.length}</td><td>{s.start}..{s.start + s.length - 1}</td></tr>'
+            f"<tr><td>{s.since_open * 1000:.1f}</td><td>{s.gap * 1000:.1f}</td>"
+            f"<td>{'&rarr;' if s.direction == 'received' else '&larr;'}</td>"
+            f"<td>{s.length}</td><td>{s.start}..{s.start + s.length - 1}</td></tr>"
             for s in shown
         )
         more = (
@@ -264,7 +267,8 @@ def _connection_html(t: ConnectionTranscript) -> str:
         )
         parts.append(
             f"<details><summary>{len(d.segments)} segments (each read and write, with its time)</summary>"
-            "<table><tr><th>since open</th><th>after the previous</th><th>direction</th><th>bytes</th>"
+            '<table class="segs"><tr><th>ms since open</th><th>ms after the previous</th>'
+            "<th>&rarr; client to broker, &larr; broker to client</th><th>bytes</th>"
             f"<th>range</th></tr>{segment_rows}</table>{more}</details>"
         )
     parts.append(

@@ -99,7 +99,7 @@ def test_the_report_shows_failures_first_and_open(pages: dict[str, Path], browse
     assert page.evaluate("[...document.querySelectorAll('details.case.o-pass')].every(d => !d.open)")
     # The dissected transcript of the first failure marks the correlation id the fault changed.
     changed = page.evaluate(
-        f"[...document.getElementById({json.dumps(failed[0])}).querySelectorAll('.f.chg i')].map(e => e.textContent)"
+        f"[...document.getElementById({json.dumps(failed[0])}).querySelectorAll('.fs .chg i')].map(e => e.textContent)"
     )
     assert any(text.startswith("correlation_id") and "wrong-cid" in text for text in changed), changed
     page.screenshot(tmp_path / "report.png")
