@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
-Outcome = Literal["pass", "fail", "non-strict", "skipped"]
-OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "non-strict", "skipped")
+#: ``non-strict``: a SHOULD case that failed without ``--strict``. ``not-judged``: a SHOULD case
+#: whose verdict could not be reached because the driver hung, exited or broke its contract,
+#: or was not run because the driver had proved unusable (docs/CONFORMANCE.md section 2).
+Outcome = Literal["pass", "fail", "non-strict", "not-judged", "skipped"]
+OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "non-strict", "not-judged", "skipped")
 
 #: The areas of each subject, in report order.
 AREAS: Mapping[str, tuple[str, ...]] = MappingProxyType(

@@ -1,4 +1,8 @@
-"""``mega-conformance`` / ``python -m conformance``: run the client cases against a driver."""
+"""``mega-conformance`` / ``python -m conformance``: run the client cases against a driver.
+
+``mega-conformance compare A.json B.json ...`` writes one page comparing the ``--json``
+results of several runs (:func:`compare_main`).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,11 @@ from typing import NoReturn
 from . import cases as _cases  # noqa: F401  (importing it registers every case)
 from ._case import REGISTRY, Case
 from ._driver import DriverStartError, default_driver_command, parse_command
+from ._html import write_compare
 from ._report import run_printing, summary_table, write_html, write_json, write_junit
+from ._results import ResultsFileError, RunView, load, run_view
 from ._runner import Runner, exit_status
+from ._text import one_line
 from .broker import _cli as _broker_cli
 
 PROG = "mega-conformance"
@@ -39,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Check a MEGA client implementation against docs/PROTOCOL.md. The client is driven through a "
             "driver program speaking JSON lines (docs/CONFORMANCE.md); each case runs against its own "
             "in-process mock broker. Exit status 0 exactly when every MUST case passes."
+        ),
+        epilog=(
+            "To compare the --json results of several runs (clients, releases) on one page: "
+            f"{PROG} compare A.json B.json ... [-o compare.html] (see '{PROG} compare --help')."
         ),
     )
     p.add_argument(
@@ -87,7 +98,57 @@ def _list(cases: Sequence[Case]) -> None:
     print(f"{len(cases)} cases")
 
 
+def _error(message: object) -> None:
+    print(one_line(f"{PROG}: error: {message}"), file=sys.stderr)
+
+
+def build_compare_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=f"{PROG} compare",
+        description=(
+            "Write one self-contained HTML page comparing the --json results of several runs: a summary "
+            "row per client, a matrix of cases by client with a coloured cell per verdict linking to its "
+            "details (reason, note and, for every verdict but pass, the dissected wire transcript)."
+        ),
+    )
+    p.add_argument("results", nargs="+", metavar="RESULTS.json", help="a file written by --json; one per client")
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the name of each client, in the order of the files (default: each file's name)",
+    )
+    p.add_argument("-o", "--output", metavar="PATH.html", default="compare.html", help="default: %(default)s")
+    return p
+
+
+def compare_main(argv: Sequence[str]) -> int:
+    """``mega-conformance compare``: 0 when the page was written, 2 for a usage or file error."""
+    try:
+        args = build_compare_parser().parse_args(argv)
+        if args.label and len(args.label) != len(args.results):
+            raise _UsageError(f"{len(args.label)} --label for {len(args.results)} files: give one per file or none")
+        _check_output(args.output, "--output")
+        labels = args.label or [Path(path).stem for path in args.results]
+        pairs = zip(labels, args.results, strict=True)
+        runs: list[tuple[str, RunView]] = [(label, load(path)) for label, path in pairs]
+    except (_UsageError, ResultsFileError) as exc:
+        _error(exc)
+        return EXIT_USAGE
+    try:
+        write_compare(args.output, runs)
+    except OSError as exc:
+        _error(output_error(exc))
+        return EXIT_USAGE
+    print(one_line(f"{PROG}: compared {len(runs)} runs: {args.output}"))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        return compare_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         if _broker_cli.wants_broker(args):
@@ -97,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _check_output(path, option)
         driver_argv = parse_command(args.driver) if args.driver is not None else default_driver_command()
     except (_UsageError, LookupError, ValueError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
 
     if args.list:
@@ -109,10 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         runner.start()
     except DriverStartError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
 
-    print(f"{PROG}: {len(selected)} cases, driver: {driver_text}{' (strict)' if args.strict else ''}", flush=True)
+    strict = " (strict)" if args.strict else ""
+    print(one_line(f"{PROG}: {len(selected)} cases, driver: {driver_text}{strict}"), flush=True)
 
     try:
         ran = run_printing(runner, selected, quiet=args.quiet, prog=PROG)
@@ -123,20 +185,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     results, duration = ran
 
     print()
-    print(summary_table(results, duration))
+    print(summary_table(results, duration, runner.unusable))
+    view = run_view(
+        results, subject="client", target=driver_text, strict=args.strict, duration=duration, unusable=runner.unusable
+    )
     try:
         if args.json:
-            write_json(args.json, results)
+            write_json(args.json, view)
         if args.junit_xml:
-            write_junit(args.junit_xml, results)
+            write_junit(args.junit_xml, view)
         if args.report:
-            write_html(args.report, results, driver=driver_text, strict=args.strict)
+            write_html(args.report, view)
     except OSError as exc:
-        print(f"{PROG}: error: {output_error(exc)}", file=sys.stderr)
+        _error(output_error(exc))
         return EXIT_USAGE
     return exit_status(results)
 
 
 def console_main() -> None:
     """Entry point of the ``mega-conformance`` script."""
-    sys.exit(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): say nothing more, and let no flush at exit complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
+    sys.exit(status)

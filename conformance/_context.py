@@ -64,6 +64,8 @@ class ClientContext:
         self.broker: Broker = self._new_broker(0)
         self._connect_timeout_ms = self.timeout_ms
         self._sockets: list[socket.socket] = []
+        #: What :meth:`note` recorded, shown with the verdict.
+        self.notes: list[str] = []
 
     # -- broker --------------------------------------------------------------
 
@@ -212,6 +214,14 @@ class ClientContext:
         return self.send("close")
 
     # -- judging -------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        """Say what was observed, shown with the verdict whatever it is (``note`` in the reports).
+
+        For a case that accepts several behaviours, which one happened ("retried transparently",
+        "failed with a connection error"); for a measurement, its value.
+        """
+        self.notes.append(text)
 
     def fail(self, reason: str) -> NoReturn:
         raise CaseFailed(reason)

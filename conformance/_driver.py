@@ -6,6 +6,13 @@ deadline, for the reply with the same ``id`` on its stdout. Its stderr is
 collected in the background for the report. A driver that misses a deadline
 has hung: :meth:`Driver.request` raises :class:`DriverHung` and the runner
 kills it (its whole process group) and starts a fresh one.
+
+Everything the driver writes is bounded (:mod:`conformance._limits`): stdout is
+read in lines of at most ``DRIVER_LINE_BYTES`` (a longer line raises
+:class:`DriverBrokeContract`), only a few lines ahead of the runner; a line nested
+deeper than ``JSON_DEPTH`` is not parsed; the fields of an error reply, each line
+of the conversation kept for the report, the number of such lines and the stderr
+kept are all cut to size when they are read.
 """
 
 from __future__ import annotations
@@ -15,21 +22,36 @@ import importlib.util
 import json
 import os
 import queue
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from ._limits import (
+    DRIVER_LINE_BYTES,
+    DRIVER_LINES_AHEAD,
+    ERROR_MESSAGE_CHARS,
+    ERROR_NAME_CHARS,
+    JSON_DEPTH,
+    LOG_HEAD_LINES,
+    LOG_LINE_CHARS,
+    LOG_TAIL_LINES,
+    STDERR_CASE_BYTES,
+    STDERR_KEEP_BYTES,
+)
+from ._text import bounded, decode
+
 #: The ops every driver must know.
 BASE_OPS = ("connect", "create_topic", "produce", "consume", "close")
-
-_STDERR_KEEP = 256 * 1024
 
 
 class DriverFault(Exception):
@@ -46,6 +68,10 @@ class DriverHung(DriverFault):
 
 class DriverGone(DriverFault):
     """The driver exited or closed its stdout."""
+
+
+class DriverBrokeContract(DriverFault):
+    """The driver wrote something the contract rules out (a stdout line over ``DRIVER_LINE_BYTES``)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,66 @@ class LogLine:
     at: float
     direction: str
     text: str
+
+
+class ConversationLog:
+    """The driver conversation of one case, bounded: its first lines and its last lines.
+
+    Each line is cut to ``LOG_LINE_CHARS`` when it is added; past ``LOG_HEAD_LINES`` lines
+    only the last ``LOG_TAIL_LINES`` are kept, and a note says how many were dropped between.
+    """
+
+    def __init__(self) -> None:
+        self._head: list[LogLine] = []
+        self._tail: deque[LogLine] = deque(maxlen=LOG_TAIL_LINES)
+        self._dropped = 0
+
+    def append(self, at: float, direction: str, text: str) -> None:
+        line = LogLine(at, direction, bounded(text, LOG_LINE_CHARS))
+        if len(self._head) < LOG_HEAD_LINES:
+            self._head.append(line)
+            return
+        if len(self._tail) == self._tail.maxlen:
+            self._dropped += 1
+        self._tail.append(line)
+
+    def clear(self) -> None:
+        self._head.clear()
+        self._tail.clear()
+        self._dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._head) + len(self._tail) + (1 if self._dropped else 0)
+
+    def __iter__(self) -> Iterator[LogLine]:
+        yield from self._head
+        if self._dropped:
+            yield LogLine(self._tail[0].at, "!", f"[{self._dropped} lines of the conversation not kept]")
+        yield from self._tail
+
+
+@dataclass(frozen=True)
+class _Overlong:
+    """Stands for a stdout line longer than ``DRIVER_LINE_BYTES``: its first bytes, for the log."""
+
+    head: bytes
+
+
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def too_deep(text: str, limit: int = JSON_DEPTH) -> bool:
+    """Whether the JSON text ``text`` nests arrays and objects more than ``limit`` deep.
+
+    Checked before ``json.loads``, whose recursion a line of 5,000 ``[`` would exhaust.
+    Brackets inside strings do not count; the scan is linear and never recursive.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
 
 
 def default_driver_command() -> list[str]:
@@ -131,13 +217,14 @@ class Driver:
         self._cwd = cwd
         self._stop_grace = stop_grace
         self._proc: subprocess.Popen[bytes] | None = None
-        self._lines: queue.Queue[bytes | None] = queue.Queue()
+        self._lines: queue.Queue[bytes | _Overlong | None] = queue.Queue(DRIVER_LINES_AHEAD)
         self._outbox: queue.Queue[bytes | None] = queue.Queue()
+        self._reading = threading.Event()
         self._stderr = bytearray()
         self._stderr_total = 0
         self._stderr_lock = threading.Lock()
         self._next_id = 1
-        self.log: list[LogLine] = []
+        self.log = ConversationLog()
         self.starts = 0
 
     # -- process management -------------------------------------------------
@@ -165,12 +252,16 @@ class Driver:
             raise DriverStartError(f"cannot start driver {shlex.join(self.argv)}: {exc.strerror or exc}") from exc
         self._proc = proc
         self.starts += 1
-        self._lines = queue.Queue()
+        self._lines = queue.Queue(DRIVER_LINES_AHEAD)
         self._outbox = queue.Queue()
+        self._reading = threading.Event()
+        self._reading.set()
         assert proc.stdout is not None
         assert proc.stderr is not None
         assert proc.stdin is not None
-        threading.Thread(target=self._read_stdout, args=(proc.stdout, self._lines), daemon=True).start()
+        threading.Thread(
+            target=_read_stdout, args=(proc.stdout.fileno(), self._lines, self._reading), daemon=True
+        ).start()
         threading.Thread(target=self._read_stderr, args=(proc.stderr,), daemon=True).start()
         threading.Thread(target=self._write_stdin, args=(proc.stdin, self._outbox), daemon=True).start()
         self.note(f"driver started: {shlex.join(self.argv)} (pid {proc.pid})")
@@ -211,6 +302,7 @@ class Driver:
         if proc is None:
             return
         if proc.poll() is not None:
+            self._reading.clear()  # a reader blocked on a full queue gives up
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if stream is not None:
                     with contextlib.suppress(OSError):
@@ -219,15 +311,6 @@ class Driver:
             self._proc = None
 
     # -- pipes ---------------------------------------------------------------
-
-    @staticmethod
-    def _read_stdout(stream: Any, lines: queue.Queue[bytes | None]) -> None:
-        try:
-            for line in iter(stream.readline, b""):
-                lines.put(line)
-        except (OSError, ValueError):
-            pass
-        lines.put(None)
 
     def _read_stderr(self, stream: Any) -> None:
         try:
@@ -238,8 +321,8 @@ class Driver:
                 with self._stderr_lock:
                     self._stderr += chunk
                     self._stderr_total += len(chunk)
-                    if len(self._stderr) > _STDERR_KEEP:
-                        del self._stderr[: len(self._stderr) - _STDERR_KEEP]
+                    if len(self._stderr) > STDERR_KEEP_BYTES:
+                        del self._stderr[: len(self._stderr) - STDERR_KEEP_BYTES]
         except (OSError, ValueError):
             return
 
@@ -261,17 +344,16 @@ class Driver:
         with self._stderr_lock:
             return self._stderr_total
 
-    def stderr_since(self, mark: int, limit: int = 16 * 1024) -> str:
+    def stderr_since(self, mark: int, limit: int = STDERR_CASE_BYTES) -> str:
         """The stderr written since ``mark`` (its last ``limit`` bytes)."""
         with self._stderr_lock:
             new = self._stderr_total - mark
-            data = bytes(self._stderr[-new:]) if new > 0 else b""
-        if len(data) > limit:
-            data = b"[...]\n" + data[-limit:]
-        return data.decode("utf-8", "replace")
+            data = bytes(self._stderr[-min(new, limit) :]) if new > 0 else b""
+        text = data.decode("utf-8", "replace")
+        return f"[{new - len(data)} earlier bytes not kept]\n{text}" if new > len(data) else text
 
     def note(self, text: str) -> None:
-        self.log.append(LogLine(time.monotonic(), "!", text))
+        self.log.append(time.monotonic(), "!", text)
 
     # -- commands ------------------------------------------------------------
 
@@ -283,7 +365,7 @@ class Driver:
         cid = self._next_id
         self._next_id += 1
         line = json.dumps({"id": cid, "op": op, **fields}, separators=(",", ":"))
-        self.log.append(LogLine(time.monotonic(), ">", line))
+        self.log.append(time.monotonic(), ">", line)
         started = time.monotonic()
         self._outbox.put(line.encode() + b"\n")
         end = started + deadline
@@ -303,19 +385,99 @@ class Driver:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         status = proc.wait(1)
                 self.note(f"driver closed its stdout (exit status {status})")
-                self._lines.put(None)  # later calls see it too
+                with contextlib.suppress(queue.Full):
+                    self._lines.put_nowait(None)  # later calls see it too
                 raise DriverGone(f"the driver exited (status {status}) while answering {op} (id {cid})")
-            text = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.log.append(LogLine(time.monotonic(), "<", text))
-            try:
-                message = json.loads(text)
-            except ValueError:
-                self.note("not a JSON line: ignored")
+            if isinstance(raw, _Overlong):
+                self.log.append(time.monotonic(), "<", decode(raw.head, LOG_LINE_CHARS))
+                limit = f"{DRIVER_LINE_BYTES // (1024 * 1024)} MiB"
+                self.note(f"a line longer than {limit}, the contract's limit")
+                raise DriverBrokeContract(
+                    f"the driver wrote a stdout line longer than {limit} while {op} (id {cid}) was pending"
+                )
+            text = raw.decode("utf-8", "replace").rstrip("\r")
+            self.log.append(time.monotonic(), "<", text)
+            message = _parse(text)
+            if isinstance(message, str):
+                self.note(f"{message}: ignored")
                 continue
-            if not isinstance(message, dict) or message.get("id") != cid:
+            if not _is_id(message.get("id"), cid):
                 self.note("not the reply to the pending command: ignored")
                 continue
             return _reply(op, message, time.monotonic() - started)
+
+
+def _read_stdout(fd: int, lines: queue.Queue[bytes | _Overlong | None], reading: threading.Event) -> None:
+    """Cut the driver's stdout into lines of at most ``DRIVER_LINE_BYTES``, a few ahead of the runner.
+
+    A longer line is handed on as an :class:`_Overlong` as soon as it passes the limit; the
+    rest of it is read and dropped. The queue is bounded, so a driver that floods its stdout
+    blocks on its own writes instead of filling the runner's memory.
+    """
+
+    def put(item: bytes | _Overlong | None) -> bool:
+        while reading.is_set():
+            try:
+                lines.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    line = bytearray()
+    dropping = False  # inside an over-long line, up to its newline
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            start = 0
+            while start <= len(chunk):
+                end = chunk.find(b"\n", start)
+                piece = memoryview(chunk)[start : len(chunk) if end < 0 else end]
+                if not dropping:
+                    if len(line) + len(piece) > DRIVER_LINE_BYTES:
+                        head = bytes(line[:LOG_LINE_CHARS]) + bytes(piece[: max(0, LOG_LINE_CHARS - len(line))])
+                        line.clear()
+                        dropping = True
+                        if not put(_Overlong(head)):
+                            return
+                    else:
+                        line += piece
+                if end < 0:
+                    break
+                if dropping:
+                    dropping = False
+                else:
+                    if not put(bytes(line)):
+                        return
+                    line.clear()
+                start = end + 1
+    except (OSError, ValueError):
+        pass
+    if line and not dropping and not put(bytes(line)):
+        return
+    put(None)
+
+
+def _parse(text: str) -> dict[str, Any] | str:
+    """A reply line as a JSON object, or why it is not one."""
+    if not text.lstrip().startswith("{"):
+        return "not a JSON object"
+    if too_deep(text):
+        return f"JSON nested more than {JSON_DEPTH} deep: not parsed"
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        return "not a JSON line"
+    if not isinstance(message, dict):
+        return "not a JSON object"
+    return message
+
+
+def _is_id(value: object, cid: int) -> bool:
+    """``value`` is the integer ``cid`` (not ``true``, not ``1.0``)."""
+    return type(value) is int and value == cid
 
 
 def _reply(op: str, message: Mapping[str, Any], elapsed: float) -> Reply:
@@ -325,16 +487,17 @@ def _reply(op: str, message: Mapping[str, Any], elapsed: float) -> Reply:
         return Reply(op, True, result if isinstance(result, dict) else {}, None, elapsed)
     err = message.get("error")
     if not isinstance(err, dict):
-        return Reply(op, False, {}, DriverError("malformed", None, f"reply has no error object: {message}"), elapsed)
+        text = bounded(str(message), ERROR_MESSAGE_CHARS)
+        return Reply(op, False, {}, DriverError("malformed", None, f"reply has no error object: {text}"), elapsed)
     code = err.get("code")
     return Reply(
         op,
         False,
         {},
         DriverError(
-            str(err.get("type", "malformed")),
-            None if code is None else str(code),
-            str(err.get("message", "")),
+            bounded(str(err.get("type", "malformed")), ERROR_NAME_CHARS),
+            None if code is None else bounded(str(code), ERROR_NAME_CHARS),
+            bounded(str(err.get("message", "")), ERROR_MESSAGE_CHARS),
         ),
         elapsed,
     )

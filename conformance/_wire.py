@@ -1,17 +1,20 @@
-"""Reading what a client sent, field by field, straight from docs/PROTOCOL.md section 3.1.
+"""Reading a connection field by field, straight from docs/PROTOCOL.md sections 3.1 and 4.1.
 
 The judge does not trust the code under test, and it does not lean on the
 kit's own encoders either: it cuts the raw byte stream the broker received
 into requests with the layouts written out below, by hand, so a case can
 check each field at its offset (``topic_length`` is bytes 5..8, big-endian,
-and so on). Nothing here builds expected bytes.
+and so on), and the reports cut both directions into frames the same way to
+label every field (:func:`request_fields`, :func:`split_responses`,
+:func:`response_fields`). Nothing here builds expected bytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mega_client.protocol import MessageType
+from mega_client.protocol import ErrorCode, MessageType
 from mega_client.protocol.limits import MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES
 
 # The numbers are the protocol's, kept in one place; the layouts below are this judge's own.
@@ -19,6 +22,8 @@ PRODUCE = int(MessageType.PRODUCE)
 CONSUME = int(MessageType.CONSUME)
 CREATE_TOPIC = int(MessageType.CREATE_TOPIC)
 TYPE_NAMES = {int(t): t.name for t in MessageType}
+CODE_NAMES = {int(c): c.name for c in ErrorCode}
+NETWORK_ERROR = int(ErrorCode.NETWORK_ERROR)
 
 MAX_PAYLOAD = MAX_PAYLOAD_BYTES
 MAX_TOPIC = MAX_TOPIC_BYTES
@@ -53,6 +58,16 @@ class WireRequest:
     def type_name(self) -> str:
         return TYPE_NAMES.get(self.message_type, f"type 0x{self.message_type:02x}")
 
+    @property
+    def size(self) -> int:
+        """The frame's length on the wire, as its fields declare it."""
+        return 21 + self.topic_length + self.payload_length + (4 if self.message_type == CONSUME else 0)
+
+    @property
+    def complete(self) -> bool:
+        """False for the last request of a ``cut`` split, whose payload goes past the bytes kept."""
+        return len(self.raw) == self.size
+
 
 @dataclass(frozen=True)
 class Split:
@@ -66,11 +81,14 @@ class Split:
         return [r for r in self.requests if r.message_type == message_type]
 
 
-def split_requests(data: bytes) -> Split:
+def split_requests(data: bytes, *, cut: bool = False) -> Split:
     """Cut ``data`` (everything one connection sent) into requests.
 
     Stops at the first bytes that do not make a well-formed request (unknown
     type, a length out of range) or at an incomplete tail; ``problem`` says which.
+    With ``cut`` (``data`` is only the first bytes of the stream, for a report), a last
+    request whose header is whole but whose payload goes past the end is kept, with the
+    payload bytes there are (:attr:`WireRequest.complete` is false).
     """
     requests: list[WireRequest] = []
     pos = 0
@@ -94,7 +112,7 @@ def split_requests(data: bytes) -> Split:
         plen = i32(data, pos + head - 4)
         if not 0 <= plen <= MAX_PAYLOAD:
             return Split(tuple(requests), data[pos:], f"payload_length {plen} at byte {pos + head - 4}")
-        if n - pos < head + plen:
+        if n - pos < head + plen and not cut:
             return Split(
                 tuple(requests), data[pos:], f"{n - pos} trailing bytes, a request announcing {plen} payload bytes"
             )
@@ -115,6 +133,185 @@ def split_requests(data: bytes) -> Split:
         )
         pos += head + plen
     return Split(tuple(requests), b"", None)
+
+
+#: A field of a frame: its name and its bytes' range within the frame (start inclusive, end exclusive).
+FieldSpan = tuple[str, int, int]
+
+
+def request_fields(r: WireRequest) -> list[FieldSpan]:
+    """The fields of a request, in order, as the layouts of section 3.1 place them."""
+    n = r.topic_length
+    fields: list[FieldSpan] = [
+        ("correlation_id", 0, 4),
+        ("message_type", 4, 5),
+        ("topic_length", 5, 9),
+        ("topic", 9, 9 + n),
+        ("timestamp", 9 + n, 17 + n),
+    ]
+    at = 17 + n
+    if r.message_type == CONSUME:
+        fields.append(("offset", at, at + 4))
+        at += 4
+    fields.append(("payload_length", at, at + 4))
+    fields.append(("payload", at + 4, at + 4 + r.payload_length))
+    return fields
+
+
+@dataclass(frozen=True)
+class WireResponse:
+    """One response as it sat in the stream.
+
+    ``answers`` is the index (from 0) of the request it answers, taken in order (RESP-2,
+    CONN-4); ``None`` for the unsolicited frame (RESP-7) and for an error response that
+    arrived while no request was pending. The other fields are ``None`` where its layout has
+    none: ``length`` is the CREATE_TOPIC echo's ``topic_len`` or the CONSUME ``payload_length``,
+    ``body`` the echoed topic or the payload.
+    """
+
+    start: int
+    raw: bytes
+    correlation_id: int
+    success: int
+    answers: int | None
+    request_type: int | None
+    error_code: int | None = None
+    timestamp: int | None = None
+    offset: int | None = None
+    next_offset: int | None = None
+    length: int | None = None
+    body: bytes | None = None
+
+    @property
+    def unsolicited(self) -> bool:
+        return self.success == 0 and self.correlation_id == 0 and self.error_code == NETWORK_ERROR
+
+    @property
+    def complete(self) -> bool:
+        """False for the last response of a ``cut`` split, whose topic or payload goes past the bytes kept."""
+        return self.body is None or len(self.body) == self.length
+
+    @property
+    def size(self) -> int:
+        """The frame's length on the wire, as its fields declare it."""
+        if self.success == 0:
+            return 6
+        if self.request_type == PRODUCE:
+            return 17
+        return (15 if self.request_type == CREATE_TOPIC else 21) + (self.length or 0)
+
+    @property
+    def kind(self) -> str:
+        """What the frame is: ``unsolicited frame``, ``error response``, ``PRODUCE success``..."""
+        if self.unsolicited:
+            return "unsolicited frame"
+        if self.success == 0:
+            return "error response"
+        return f"{TYPE_NAMES.get(self.request_type or 0, '?')} success"
+
+
+@dataclass(frozen=True)
+class ResponseSplit:
+    """A sent stream cut into responses; ``rest`` is what could not be cut (and why)."""
+
+    responses: tuple[WireResponse, ...]
+    rest: bytes
+    problem: str | None
+
+
+def split_responses(data: bytes, request_types: Sequence[int], *, cut: bool = False) -> ResponseSplit:
+    """Cut ``data`` (everything a broker sent on one connection) into responses.
+
+    A response has no type field: its layout follows from the message type of the oldest
+    request not yet answered (``request_types``, in the order the requests were sent) and
+    from its ``success`` byte. Stops at a ``success`` byte that is neither 0 nor 1, at a
+    success response with no request pending, at a length out of range or at an incomplete
+    tail; ``problem`` says which. ``cut`` is as for :func:`split_requests`.
+    """
+    out: list[WireResponse] = []
+    pos = 0
+    pending = 0
+    n = len(data)
+
+    def stop(problem: str) -> ResponseSplit:
+        return ResponseSplit(tuple(out), data[pos:], problem)
+
+    while pos < n:
+        left = n - pos
+        if left < 5:
+            return stop(f"{left} trailing bytes, too few for a response header")
+        cid = i32(data, pos)
+        success = data[pos + 4]
+        rtype = request_types[pending] if pending < len(request_types) else None
+        if success == 0:
+            if left < 6:
+                return stop("5 trailing bytes, an incomplete error response")
+            code = data[pos + 5]
+            unsolicited = cid == 0 and code == NETWORK_ERROR
+            answers = None if unsolicited or rtype is None else pending
+            out.append(WireResponse(pos, data[pos : pos + 6], cid, 0, answers, rtype, error_code=code))
+            pending += answers is not None
+            pos += 6
+            continue
+        if success != 1:
+            return stop(f"byte {pos + 4} is success 0x{success:02x}, neither 0 nor 1")
+        if rtype is None:
+            return stop(f"a success response at byte {pos} while no request is pending")
+        name = TYPE_NAMES[rtype]
+        if rtype == PRODUCE:
+            size = 17
+        elif rtype == CREATE_TOPIC:
+            if left < 15:
+                return stop(f"{left} trailing bytes, an incomplete {name} success")
+            size = 15 + int.from_bytes(data[pos + 13 : pos + 15], "big")
+        else:
+            if left < 21:
+                return stop(f"{left} trailing bytes, an incomplete {name} success")
+            plen = i32(data, pos + 17)
+            if not 0 <= plen <= MAX_PAYLOAD:
+                return stop(f"payload_length {plen} at byte {pos + 17}")
+            size = 21 + plen
+        if left < size and not (cut and rtype != PRODUCE):
+            return stop(f"{left} trailing bytes, an incomplete {name} success of {size} bytes")
+        raw = data[pos : pos + size]
+        ts = i64(raw, 5)
+        if rtype == PRODUCE:
+            response = WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, offset=i32(raw, 13))
+        elif rtype == CREATE_TOPIC:
+            response = WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, length=size - 15, body=raw[15:])
+        else:
+            response = WireResponse(
+                pos,
+                raw,
+                cid,
+                1,
+                pending,
+                rtype,
+                timestamp=ts,
+                next_offset=i32(raw, 13),
+                length=size - 21,
+                body=raw[21:],
+            )
+        out.append(response)
+        pending += 1
+        pos += size
+    return ResponseSplit(tuple(out), b"", None)
+
+
+def response_fields(r: WireResponse) -> list[FieldSpan]:
+    """The fields of a response, in order, as the layouts of section 4.1 place them."""
+    fields: list[FieldSpan] = [("correlation_id", 0, 4), ("success", 4, 5)]
+    if r.success == 0:
+        fields.append(("error_code", 5, 6))
+        return fields
+    fields.append(("timestamp", 5, 13))
+    if r.request_type == PRODUCE:
+        fields.append(("offset", 13, 17))
+    elif r.request_type == CREATE_TOPIC:
+        fields += [("topic_len", 13, 15), ("topic", 15, r.size)]
+    else:
+        fields += [("next_offset", 13, 17), ("payload_length", 17, 21), ("payload", 21, r.size)]
+    return fields
 
 
 def hexdump(data: bytes, limit: int = 2048) -> str:

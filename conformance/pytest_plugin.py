@@ -6,7 +6,8 @@ Under xdist every worker starts its own driver process (a session fixture is
 per worker) and every case its own mock broker on an ephemeral port, so
 workers share nothing. A failed MUST case (or SHOULD case with
 ``--mega-strict``) fails its test; a failed SHOULD case without it is reported
-as xfail; a case that does not apply is skipped.
+as xfail; a case the driver could not finish fails (a SHOULD case says "not judged");
+a case that does not apply is skipped.
 
 How the options get registered: this module is a pytest plugin, declared
 through the ``pytest11`` entry point ``mega_conformance`` (active wherever the
@@ -27,6 +28,7 @@ import pytest
 from . import cases as _cases  # noqa: F401  (importing it registers every case)
 from ._case import REGISTRY
 from ._runner import Runner
+from ._text import one_line
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,9 +66,12 @@ def run_case_as_test(runner: Runner, case_id: str) -> None:
     """Run one case and turn its outcome into pytest's."""
     result = runner.run_case(REGISTRY.get(case_id))
     clauses = ", ".join(result.case.clauses)
+    reason = one_line(result.reason)  # driver text, shown on a terminal
     if result.outcome == "fail":
-        pytest.fail(f"{case_id} [{result.case.level.value} {clauses}]: {result.reason}", pytrace=False)
+        pytest.fail(f"{case_id} [{result.case.level.value} {clauses}]: {reason}", pytrace=False)
+    elif result.outcome == "not-judged":
+        pytest.fail(f"{case_id} [SHOULD {clauses}] not judged: {reason}", pytrace=False)
     elif result.outcome == "skipped":
-        pytest.skip(f"{case_id}: {result.reason}")
+        pytest.skip(f"{case_id}: {reason}")
     elif result.outcome == "non-strict":
-        pytest.xfail(f"{case_id} [SHOULD {clauses}] not met: {result.reason}")
+        pytest.xfail(f"{case_id} [SHOULD {clauses}] not met: {reason}")

@@ -13,7 +13,9 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 #: The checkout the tests run from.
@@ -124,3 +126,56 @@ def start_mock_broker(
         _, err = kill(proc)
         raise AssertionError(f"no 'listening on' line: {line!r}; stderr: {err}")
     return proc, m.group(1), int(m.group(2))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A finished child: its exit status, what it wrote, and its peak resident memory in bytes."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss: int
+
+
+# Runs the command given after its first argument, waits for it with wait4 and writes its peak
+# RSS (KiB) to the file named by its first argument; exits with the command's status.
+_MEASURE = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(module: str, *args: str, timeout: float = 180) -> Measured:
+    """``python -m MODULE ARGS`` from the checkout, to its end, with its peak RSS (``wait4``'s ``ru_maxrss``).
+
+    Linux starts a new process's peak at the peak of the memory it was forked from, and a pytest
+    worker can hold a few hundred MB: so a small launcher starts the command and measures it. The
+    peak is the command's own, or that of a process it started and waited for, whichever is
+    larger (the kernel reports the largest): keep such grandchildren small when measuring.
+    On timeout everything is killed and the test fails.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        rss_file = Path(folder) / "rss"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _MEASURE, str(rss_file), sys.executable, "-m", module, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=kit_env(),
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError(f"python -m {module} {' '.join(args)} did not end within {timeout} s") from None
+        peak = int(rss_file.read_text()) * 1024
+    return Measured(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), peak)

@@ -8,7 +8,9 @@ import sys
 
 from conformance._case import REGISTRY
 from conformance._report import run_printing, summary_table, write_html, write_json, write_junit
+from conformance._results import run_view
 from conformance._runner import exit_status
+from conformance._text import one_line
 
 from ._context import DEFAULT_TIMEOUT, Target, parse_address
 from ._runner import BrokerRunner, TargetUnreachable, verdict_lines
@@ -94,7 +96,7 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
         for option, path in (("--json", args.json), ("--junit-xml", args.junit_xml), ("--report", args.report)):
             _check_output(path, option)
     except Exception as exc:  # a usage error of any kind: bad address, option, glob, output path
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
 
     if args.list:
@@ -105,7 +107,7 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
     try:
         runner.check_reachable()
     except TargetUnreachable as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
 
     settings = [f"run id {target.run_id}", f"read timeout {target.timeout:g} s"]
@@ -113,7 +115,10 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
     if target.topic_capacity:
         settings.append(f"topic capacity {target.topic_capacity}")
     strict = " (strict)" if args.strict else ""
-    print(f"{prog}: {len(selected)} broker cases, broker: {target.address} ({'; '.join(settings)}){strict}", flush=True)
+    print(
+        one_line(f"{prog}: {len(selected)} broker cases, broker: {target.address} ({'; '.join(settings)}){strict}"),
+        flush=True,
+    )
 
     ran = run_printing(runner, selected, quiet=args.quiet, prog=prog)
     if ran is None:
@@ -124,23 +129,24 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
     print()
     print(summary_table(results, duration))
     for line in verdicts:
-        print(line)
+        print(one_line(line))
+    view = run_view(
+        results,
+        subject="broker",
+        target=f"{target.address} ({'; '.join(settings)})",
+        strict=args.strict,
+        duration=duration,
+        verdicts=verdicts,
+        title=f"MEGA broker conformance report: {target.address}",
+    )
     try:
         if args.json:
-            write_json(args.json, results)
+            write_json(args.json, view)
         if args.junit_xml:
-            write_junit(args.junit_xml, results, suite_name="mega-conformance-broker")
+            write_junit(args.junit_xml, view, suite_name="mega-conformance-broker")
         if args.report:
-            write_html(
-                args.report,
-                results,
-                title=f"MEGA broker conformance report: {target.address}",
-                driver=f"{target.address} ({'; '.join(settings)})",
-                strict=args.strict,
-                verdicts=verdicts,
-                subject_label="broker",
-            )
+            write_html(args.report, view)
     except OSError as exc:
-        print(f"{prog}: error: {output_error(exc)}", file=sys.stderr)
+        print(one_line(f"{prog}: error: {output_error(exc)}"), file=sys.stderr)
         return EXIT_USAGE
     return exit_status(results)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from conformance._case import Case, CaseFailed, CaseSkipped
+from conformance._limits import WIRE_SEGMENTS
 from conformance._wire import hexline
 
 from ._frames import (
@@ -114,6 +115,9 @@ class Connection:
         self.received_total = 0
         #: When this side last sent a byte (the broker's idle timer, CONN-7, restarts about then).
         self.last_sent = time.monotonic()
+        self.opened_at = time.time()
+        #: Each send and each read: (direction, time.time(), position in that direction, length).
+        self.segments: list[tuple[str, float, int, int]] = []
         try:
             self.local = "{}:{}".format(*sock.getsockname()[:2])
         except OSError:
@@ -166,6 +170,9 @@ class Connection:
 
     def _record(self, direction: str, data: bytes) -> None:
         buf = self.sent if direction == "sent" else self.received
+        start = self.sent_total if direction == "sent" else self.received_total
+        if len(self.segments) < WIRE_SEGMENTS:
+            self.segments.append((direction, time.time(), start, len(data)))
         if direction == "sent":
             self.sent_total += len(data)
         else:

@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from conformance._case import Case, CaseFailed, CaseSkipped, Level
-from conformance._runner import CaseResult, ConnectionTranscript, harness_reason, outcome_of, run_all
+from conformance._limits import WIRE_KEEP_BYTES
+from conformance._runner import CaseResult, harness_reason, outcome_of, run_all
+from conformance._transcript import ConnectionTranscript, Direction, Segment
 
 from ._context import BrokerContext, Target, new_run_id
 from ._registry import is_reference_defect
@@ -64,10 +66,7 @@ class BrokerRunner:
         outcome = outcome_of(
             case.level, failed=failed, skipped=skipped, harness_error=harness_error, strict=self.strict
         )
-        if ctx.notes:
-            notes = "; ".join(ctx.notes)
-            reason = f"{reason} [{notes}]" if reason else notes
-        return CaseResult(case, outcome, reason, duration, transcripts(ctx))
+        return CaseResult(case, outcome, reason, duration, transcripts(ctx), note="; ".join(ctx.notes))
 
 
 def transcripts(ctx: BrokerContext) -> list[ConnectionTranscript]:
@@ -80,17 +79,21 @@ def transcripts(ctx: BrokerContext) -> list[ConnectionTranscript]:
             "closed": "closed by the harness",
             "open": "open",
         }[conn.state]
-        if conn.sent_total > len(conn.sent) or conn.received_total > len(conn.received):
-            how += f"; {conn.sent_total} bytes sent and {conn.received_total} received in all, the first shown"
+        # The harness's "sent" is what the broker received, and the other way round.
+        broker_side: dict[str, Direction] = {"sent": "received", "received": "sent"}
         out.append(
             ConnectionTranscript(
                 broker=0,
                 id=conn.index + 1,
                 peer=conn.local,
-                received=bytes(conn.sent),
-                sent=bytes(conn.received),
+                received=bytes(conn.sent[:WIRE_KEEP_BYTES]),
+                sent=bytes(conn.received[:WIRE_KEEP_BYTES]),
                 faults=(),
                 close_reason=how,
+                segments=tuple(Segment(broker_side[d], at, start, n) for d, at, start, n in conn.segments),
+                opened_at=conn.opened_at,
+                received_total=conn.sent_total,
+                sent_total=conn.received_total,
             )
         )
     return out

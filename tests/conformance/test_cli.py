@@ -152,7 +152,10 @@ def test_outputs_are_well_formed(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
 
-    records = json.loads(json_path.read_text())
+    document = json.loads(json_path.read_text())
+    assert (document["format"], document["version"]) == ("mega-conformance-results", 2)
+    assert document["summary"] == {"cases": 3, "pass": 2, "fail": 1, "non-strict": 0, "not-judged": 0, "skipped": 0}
+    records = document["cases"]
     assert sorted(r["id"] for r in records) == sorted(cases)
     for r in records:
         assert set(r) >= RECORD_KEYS
@@ -169,6 +172,7 @@ def test_outputs_are_well_formed(tmp_path: Path) -> None:
     assert root.tag == "testsuites"
     assert root.get("tests") == "3"
     assert root.get("failures") == "1"
+    assert root.get("errors") == "0"
     testcases = root.findall(".//testcase")
     assert {tc.get("name") for tc in testcases} == set(cases)
     failed = [tc for tc in testcases if tc.find("failure") is not None]
@@ -186,6 +190,8 @@ def test_outputs_are_well_formed(tmp_path: Path) -> None:
         assert f'id="{case_id}"' in page
     assert "client &rarr; broker" in page
     assert "broker &rarr; client" in page
-    # the PRODUCE of the layout case, in hex: message_type 01, topic_length 00 00 00 07, "probe-a"
-    assert "01 00 00 00 07 70 72 6f 62 65 2d 61" in page
+    # the PRODUCE of the layout case, dissected: message_type 01, topic_length 00 00 00 07, "probe-a"
+    assert "<i>message_type</i><code>01</code><b>0x01 PRODUCE</b>" in page
+    assert "<i>topic_length</i><code>00 00 00 07</code><b>7</b>" in page
+    assert "<i>topic</i><code>70 72 6f 62 65 2d 61</code><b>&quot;probe-a&quot;</b>" in page
     assert "WIRE-1" in page

@@ -167,5 +167,6 @@ def test_fills_keep_their_connection_busy_under_a_short_idle_timeout() -> None:
     assert by_id["limits.topic-capacity"].outcome == "pass", by_id["limits.topic-capacity"].reason
     cost = by_id["performance.consume-cost"]
     assert cost.outcome in ("pass", "non-strict"), cost.reason  # a timing: never a failure of the fill
-    assert "stored" in cost.reason, cost.reason
-    assert "closed" not in cost.reason, cost.reason
+    measured = cost.reason or cost.note  # the measurement: the reason of a non-strict case, the note of a pass
+    assert "stored" in measured, measured
+    assert "closed" not in measured, measured

@@ -63,7 +63,9 @@ def test_full_run_against_the_mock_broker(spec_broker: str, tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "spec-conformant: yes" in proc.stdout
     assert "reference-compatible: yes" in proc.stdout
-    records = json.loads(out["run.json"].read_text(encoding="utf-8"))
+    document = json.loads(out["run.json"].read_text(encoding="utf-8"))
+    assert document["subject"] == "broker"
+    records = document["cases"]
     assert [r["id"] for r in records] == [c.id for c in broker_cases()]
     assert {r["outcome"] for r in records if r["level"] == "MUST"} == {"pass"}
     marked = [r for r in records if "reference-defect" in r.get("tags", ())]
@@ -72,7 +74,7 @@ def test_full_run_against_the_mock_broker(spec_broker: str, tmp_path: Path) -> N
     assert suites.get("name") == "mega-conformance-broker"
     assert suites.get("tests") == str(len(records))
     assert suites.get("failures") == "0"
-    tags = suites.find(".//testcase[@name='malformed.unknown-type']/properties/property[@name='tags']")
+    tags = suites.find(".//testsuite/properties/property[@name='malformed.unknown-type.tags']")
     assert tags is not None
     assert "reference-defect" in (tags.get("value") or "")
     page = out["run.html"].read_text(encoding="utf-8")
@@ -87,7 +89,7 @@ def test_reference_profile_fails_only_marked_cases(reference_broker: str, tmp_pa
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "spec-conformant: NO" in proc.stdout
     assert "reference-compatible: yes" in proc.stdout
-    records = json.loads(report.read_text(encoding="utf-8"))
+    records = json.loads(report.read_text(encoding="utf-8"))["cases"]
     failed = [r for r in records if r["outcome"] == "fail"]
     assert failed
     assert all("reference-defect" in r.get("tags", ()) for r in failed)
