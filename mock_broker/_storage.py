@@ -49,9 +49,11 @@ class TopicStore:
         """Topic name -> number of messages, in creation order."""
         return {name: len(log) for name, log in self.logs.items()}
 
-    def messages(self, name: str) -> list[StoredMessage]:
-        """Every message of ``name`` (KeyError if there is no such topic)."""
-        return [StoredMessage(i, ts, payload) for i, (ts, payload) in enumerate(self.logs[name])]
+    def messages(self, name: str, offset: int = 0, limit: int | None = None) -> list[StoredMessage]:
+        """The messages of ``name`` from ``offset``, at most ``limit`` (KeyError if there is no such topic)."""
+        entries = self.logs[name]
+        stop = len(entries) if limit is None else offset + limit
+        return [StoredMessage(offset + i, ts, payload) for i, (ts, payload) in enumerate(entries[offset:stop])]
 
     def clear(self) -> None:
         """Drop every topic (in place: connections keep a reference to :attr:`logs`)."""
