@@ -227,8 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--control-host",
         default="127.0.0.1",
         metavar="ADDR",
-        help="address of the control API (default: %(default)s); another than loopback needs "
-        "--control-allow-remote",
+        help="address of the control API (default: %(default)s); another than loopback needs --control-allow-remote",
     )
     ctl.add_argument(
         "--control-allow-remote",
@@ -312,6 +311,13 @@ async def _serve(config: BrokerConfig, args: argparse.Namespace) -> int:
     broker = MockBroker(config)
     control: ControlServer | None = None
     ready: Path | None = None
+    # Handle signals before saying where it listens: whoever reads that may stop it at once.
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    on_signal = SignalHandler(stop)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # pragma: no cover - non-Unix
+            loop.add_signal_handler(sig, on_signal)
     try:
         try:
             await broker.start()
@@ -340,9 +346,7 @@ async def _serve(config: BrokerConfig, args: argparse.Namespace) -> int:
             "pid": os.getpid(),
             "profile": config.profile,
             "mega": {"host": broker.host, "port": broker.port},
-            "control": None
-            if control is None
-            else {"host": control.host, "port": control.port, "url": control.url},
+            "control": None if control is None else {"host": control.host, "port": control.port, "url": control.url},
         }
         line = json.dumps(started)
         if args.ready_file is not None:
@@ -357,12 +361,6 @@ async def _serve(config: BrokerConfig, args: argparse.Namespace) -> int:
             human += f", control API {control.url}"
         print(human, flush=True)
         print(line, flush=True)
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        on_signal = SignalHandler(stop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):  # pragma: no cover - non-Unix
-                loop.add_signal_handler(sig, on_signal)
         await stop.wait()
     finally:
         if control is not None:

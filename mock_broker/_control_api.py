@@ -422,6 +422,8 @@ class ControlApi:
         self.control_address = control_address
         self.started = time.time()
         self._rule_ids = RuleIds()
+        #: Waits (POST /wait) in progress; counted on the loop.
+        self._waits = 0
 
     def handle(self, request: ApiRequest) -> ApiResponse:
         """Answer one request; every failure is an error answer, never an exception."""
@@ -482,6 +484,7 @@ class ControlApi:
                 "topics": len(broker.topics()),
                 "fault_rules": len(broker.faults),
                 "internal_errors": len(broker.internal_errors),
+                "waits": self._waits,
             }
 
         return ApiResponse(200, self._call(read))
@@ -778,7 +781,11 @@ class ControlApi:
 
         async def run() -> cond.Outcome:
             condition = make(self._rule_ids, broker)
-            return await cond.wait_for(broker, condition, timeout)
+            self._waits += 1
+            try:
+                return await cond.wait_for(broker, condition, timeout)
+            finally:
+                self._waits -= 1
 
         outcome = self.bridge.run(run, timeout + OPERATION_TIMEOUT)
         echo = {k: body[k] for k in body if k != "timeout_ms"}

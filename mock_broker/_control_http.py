@@ -93,6 +93,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
     def _serve(self) -> None:
+        with self.server.busy:
+            self._serve_one()
+
+    def _serve_one(self) -> None:
         started = time.perf_counter()
         try:
             request = self._read_request()
@@ -150,6 +154,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return super().handle_expect_100()
 
     def _answer(self, response: ApiResponse, started: float) -> None:
+        if self.request_version == "HTTP/0.9":  # nothing usable parsed: answer with a status line anyway
+            self.request_version = "HTTP/1.0"
+            self.close_connection = True
         body = b"" if response.body is None else json.dumps(response.body).encode("ascii") + b"\n"
         try:
             self.send_response(response.status)
@@ -190,6 +197,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         log.debug("control: %s", _printable(format % args, 500))
 
 
+class _Busy:
+    """Counts the requests being answered, so that a stop can let them finish."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._cond:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout)
+
+
 class _HTTPServer(http.server.ThreadingHTTPServer):
     """ThreadingHTTPServer with a cap on the connections served at once."""
 
@@ -200,6 +228,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], api_factory: Any) -> None:
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.busy = _Busy()
         super().__init__(address, _Handler)
         self.api: ControlApi = api_factory(self.server_address[:2])
 
@@ -277,8 +306,11 @@ class ControlServer:
         if server is None:
             return
         self.close_api()
-        await asyncio.get_running_loop().run_in_executor(None, server.shutdown)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, server.shutdown)
         server.server_close()
+        # Requests in flight answer 503 at once (the bridge is closed): let them be written.
+        await loop.run_in_executor(None, server.busy.wait_idle, 2.0)
         if self._thread is not None:
             with contextlib.suppress(RuntimeError):
                 self._thread.join(5.0)
