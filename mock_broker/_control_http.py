@@ -81,6 +81,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "mega-mock-broker"
     sys_version = ""
     timeout = IDLE_SECONDS
+    # Headers and body are two writes: without TCP_NODELAY the body waits for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def version_string(self) -> str:
