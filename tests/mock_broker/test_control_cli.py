@@ -27,6 +27,22 @@ def wait_for_file(path: Path, timeout: float = 15.0) -> str:
     return path.read_text()
 
 
+def test_help_documents_the_control_options():
+    res = run_module("mock_broker", "--help")
+    assert res.returncode == 0
+    for option in (
+        "--control-port",
+        "--control-host",
+        "--control-allow-remote",
+        "--ready-file",
+        "--log-format",
+        "--records-file",
+        "--no-record",
+    ):
+        assert option in res.stdout, option
+    assert '"event": "listening"' in res.stdout
+
+
 def test_start_up_prints_the_human_line_then_one_json_object_and_nothing_else(tmp_path):
     b = start_controlled_broker(stderr=tmp_path / "err.log")
     try:
