@@ -281,7 +281,9 @@ class SignalHandler:
 def _error(message: str, json_format: bool) -> None:
     """A one-line error on stderr, in the log's format."""
     if json_format:
-        print(json.dumps({"level": "error", "logger": "mock_broker", "message": message}), file=sys.stderr)
+        record = logging.makeLogRecord({"name": "mock_broker", "levelno": logging.ERROR, "levelname": "ERROR"})
+        record.msg = message
+        print(JsonFormatter().format(record), file=sys.stderr)
     else:
         print(f"{PROG}: error: {message}", file=sys.stderr)
 

@@ -159,6 +159,7 @@ def test_json_log_format_makes_start_up_errors_json_too():
     assert res.returncode == 1
     (line,) = res.stderr.strip().splitlines()
     entry = json.loads(line)
+    assert set(entry) == {"time", "level", "logger", "message"}
     assert entry["level"] == "error"
     assert f"127.0.0.1:{port} (control API)" in entry["message"]
 
