@@ -9,8 +9,9 @@
     with ThreadedMockBroker(port=0, profile="reference") as broker:   # sync tests
         ...
 
-Also: the ``mega-mock-broker`` command (``python -m mock_broker --help``) and the
-pytest fixtures ``mega_broker`` / ``mega_broker_factory`` (:mod:`mock_broker.pytest_plugin`).
+Also: the ``mega-mock-broker`` command (``python -m mock_broker --help``), its HTTP/JSON
+control API for test suites in any language (``--control-port``; :class:`ControlServer`), and
+the pytest fixtures ``mega_broker`` / ``mega_broker_factory`` (:mod:`mock_broker.pytest_plugin`).
 
 How it answers, per request, in this order (profile ``spec``; ``reference`` in brackets):
 
@@ -47,6 +48,9 @@ faults delay (:mod:`mock_broker._output`) and a thin asyncio protocol
 (:mod:`mock_broker._protocol`); mock_broker/README.md says where to change what.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._config import BrokerConfig, Profile
 from ._faults import FaultRegistry, FaultRule, FaultRuleError
 from ._record import AppliedFault, ConnectionRecord
@@ -54,10 +58,22 @@ from ._server import MockBroker
 from ._storage import StoredMessage
 from ._threaded import ThreadedMockBroker
 
+if TYPE_CHECKING:
+    from ._control_http import ControlServer
+
+
+def __getattr__(name: str) -> Any:
+    # The control API's HTTP server is imported when asked for: tests that only use the
+    # broker from Python do not load http.server.
+    if name == "ControlServer":
+        return importlib.import_module("._control_http", __name__).ControlServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "AppliedFault",
     "BrokerConfig",
     "ConnectionRecord",
+    "ControlServer",
     "FaultRegistry",
     "FaultRule",
     "FaultRuleError",

@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 from mega_client.protocol.limits import DEFAULT_PORT, IDLE_TIMEOUT_SECONDS, MAX_MESSAGES_PER_TOPIC, MAX_PAYLOAD_BYTES
 
 from ._config import PROFILES, BrokerConfig
+from ._control_http import ControlServer, is_loopback
 from ._faults import FaultRule, grammar_help
+from ._jsonlog import JsonFormatter
+from ._records_file import RecordsFile
 from ._server import MockBroker
 
 PROG = "mega-mock-broker"
@@ -41,6 +47,16 @@ capacity and timing defects are not copied; its pool of 10 threads is
 EPILOG = (
     grammar_help()
     + """
+
+control API (--control-port): HTTP/JSON under /v1 on 127.0.0.1, to add and remove fault rules,
+reset, and read topics, messages and every connection's transcript from any language; see
+mock_broker/README.md ("From another language"). Recording is on with --control-port or
+--records-file (--no-record turns it off).
+
+start-up: stdout gets the line "mega-mock-broker: listening on HOST:PORT (...)", then one JSON
+object on one line: {"event": "listening", "pid", "profile", "mega": {"host", "port"},
+"control": {"host", "port", "url"} or null}. --ready-file writes that same JSON object to a file
+(atomically, once both ports listen) and removes it at exit. Nothing else is written to stdout.
 
 shutdown: the first SIGINT or SIGTERM stops reading and drops every connection at once (within a
 second, whatever the fault rules and the load); a second one exits immediately.
@@ -169,8 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec = p.add_argument_group("recording and logging")
     rec.add_argument(
         "--record",
-        action="store_true",
-        help="keep each connection's requests and raw bytes in memory (off by default here)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep each connection's requests and raw bytes in memory (default: on with --control-port or "
+        "--records-file, off otherwise)",
     )
     rec.add_argument(
         "--record-bytes-limit",
@@ -184,6 +202,44 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error"),
         default="info",
         help="debug logs every request (default: %(default)s)",
+    )
+    rec.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one JSON object per log line on stderr (time, level, logger, message) (default: %(default)s)",
+    )
+    rec.add_argument(
+        "--records-file",
+        type=Path,
+        metavar="PATH",
+        help="write each connection's record (the JSON of GET /v1/connections/{id}), one per line, as it "
+        "closes; every connection is closed, and written, by the time the broker exits",
+    )
+    ctl = p.add_argument_group("control API (HTTP/JSON; see mock_broker/README.md)")
+    ctl.add_argument(
+        "--control-port",
+        type=_port,
+        metavar="PORT",
+        help="serve the control API on this port, 0 for any free one (default: no control API)",
+    )
+    ctl.add_argument(
+        "--control-host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address of the control API (default: %(default)s); another than loopback needs --control-allow-remote",
+    )
+    ctl.add_argument(
+        "--control-allow-remote",
+        action="store_true",
+        help="allow --control-host to be a non-loopback address: anyone who reaches it can reset the broker "
+        "and read what its clients sent (a warning is logged)",
+    )
+    ctl.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="PATH",
+        help="once both ports listen, write the start-up JSON object here (atomically); removed at exit",
     )
     return p
 
@@ -202,7 +258,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         write_buffer_high_water=args.write_buffer_high_water,
         max_buffered_request_bytes=args.max_buffered_request_bytes,
         connection_pool=args.connection_pool,
-        record=args.record,
+        record=args.record if args.record is not None else (args.control_port is not None or bool(args.records_file)),
         record_bytes_limit=args.record_bytes_limit,
         faults=tuple(args.fault),
     )
@@ -222,15 +278,42 @@ class SignalHandler:
         self._stop.set()
 
 
-async def _serve(config: BrokerConfig) -> int:
-    broker = MockBroker(config)
+def _error(message: str, json_format: bool) -> None:
+    """A one-line error on stderr, in the log's format."""
+    if json_format:
+        record = logging.makeLogRecord({"name": "mock_broker", "levelno": logging.ERROR, "levelname": "ERROR"})
+        record.msg = message
+        print(JsonFormatter().format(record), file=sys.stderr)
+    else:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _write_ready_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader sees no file or the whole of it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
-        await broker.start()
-    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
-        why = getattr(exc, "strerror", None) or exc
-        print(f"{PROG}: error: cannot listen on {config.host}:{config.port}: {why}", file=sys.stderr)
-        return 1
-    print(f"{PROG}: listening on {broker.host}:{broker.port} (profile {config.profile})", flush=True)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+async def _serve(config: BrokerConfig, args: argparse.Namespace) -> int:
+    json_format = args.log_format == "json"
+    records: RecordsFile | None = None
+    if args.records_file is not None:
+        try:
+            records = RecordsFile(args.records_file, config.max_payload_bytes)
+        except OSError as exc:
+            _error(f"cannot write the records file {args.records_file}: {exc.strerror or exc}", json_format)
+            return 1
+    broker = MockBroker(config)
+    control: ControlServer | None = None
+    ready: Path | None = None
+    # Handle signals before saying where it listens: whoever reads that may stop it at once.
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     on_signal = SignalHandler(stop)
@@ -238,9 +321,60 @@ async def _serve(config: BrokerConfig) -> int:
         with contextlib.suppress(NotImplementedError):  # pragma: no cover - non-Unix
             loop.add_signal_handler(sig, on_signal)
     try:
+        try:
+            await broker.start()
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
+            why = getattr(exc, "strerror", None) or exc
+            _error(f"cannot listen on {config.host}:{config.port}: {why}", json_format)
+            return 1
+        if records is not None:
+            broker.on_connection_closed(records.connection_closed)
+        if args.control_port is not None:
+            try:
+                control = await ControlServer(broker, args.control_host, args.control_port).start()
+            except (OSError, UnicodeError, OverflowError) as exc:
+                why = getattr(exc, "strerror", None) or exc
+                _error(f"cannot listen on {args.control_host}:{args.control_port} (control API): {why}", json_format)
+                return 1
+            if not is_loopback(control.host):
+                logging.getLogger("mock_broker").warning(
+                    "the control API listens on %s:%d, not on loopback: anyone who can reach it can reset "
+                    "the broker and read what its clients sent",
+                    control.host,
+                    control.port,
+                )
+        started: dict[str, Any] = {
+            "event": "listening",
+            "pid": os.getpid(),
+            "profile": config.profile,
+            "mega": {"host": broker.host, "port": broker.port},
+            "control": None if control is None else {"host": control.host, "port": control.port, "url": control.url},
+        }
+        line = json.dumps(started)
+        if args.ready_file is not None:
+            try:
+                _write_ready_file(args.ready_file, line + "\n")
+            except OSError as exc:
+                _error(f"cannot write the ready file {args.ready_file}: {exc.strerror or exc}", json_format)
+                return 1
+            ready = args.ready_file
+        human = f"{PROG}: listening on {broker.host}:{broker.port} (profile {config.profile})"
+        if control is not None:
+            human += f", control API {control.url}"
+        print(human, flush=True)
+        print(line, flush=True)
         await stop.wait()
     finally:
+        if control is not None:
+            control.close_api()  # control calls in flight get 503 now, not after the broker stopped
         await broker.stop()
+        if control is not None:
+            await control.stop()
+        if records is not None:
+            records.close()
+        if ready is not None:
+            with contextlib.suppress(OSError):
+                ready.unlink()
     logging.getLogger("mock_broker").info("stopped")
     return 0
 
@@ -248,19 +382,28 @@ async def _serve(config: BrokerConfig) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit status."""
     args = build_parser().parse_args(argv)
+    json_format = args.log_format == "json"
     try:
         config = config_from_args(args)
         for rule in config.faults:
             FaultRule.parse(rule)
     except ValueError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _error(str(exc), json_format)
         return 2
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    if args.control_port is not None and not is_loopback(args.control_host) and not args.control_allow_remote:
+        _error(
+            f"--control-host {args.control_host} is not a loopback address: the control API can reset the "
+            "broker; add --control-allow-remote to allow it",
+            json_format,
+        )
+        return 2
+    handler = logging.StreamHandler(sys.stderr)
+    if json_format:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), handlers=[handler])
     try:
-        return asyncio.run(_serve(config))
+        return asyncio.run(_serve(config, args))
     except KeyboardInterrupt:  # pragma: no cover - a second ^C during shutdown
         return 0

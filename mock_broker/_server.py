@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -16,7 +17,7 @@ from ._config import BrokerConfig, make_config
 from ._faults import FaultRegistry, FaultRule
 from ._protocol import BrokerProtocol
 from ._record import ConnectionRecord
-from ._state import BrokerState
+from ._state import BrokerState, Totals
 from ._storage import StoredMessage
 
 log = logging.getLogger("mock_broker")
@@ -107,9 +108,9 @@ class MockBroker:
         self._log_fault_summary()
         self._stopping = False
 
-    def _abort_all(self) -> None:
+    def _abort_all(self, reason: str = "broker stopped") -> None:
         for proto in list(self._state.live.values()):
-            proto.abort("broker stopped")
+            proto.abort(reason)
 
     def _log_fault_summary(self) -> None:
         for rule in self._state.faults:
@@ -223,9 +224,14 @@ class MockBroker:
         """Topic name -> number of messages, in creation order."""
         return self._state.store.counts()
 
-    def messages(self, topic: str) -> list[StoredMessage]:
-        """The messages stored in ``topic`` (KeyError if there is no such topic)."""
-        return self._state.store.messages(topic)
+    def messages(self, topic: str, offset: int = 0, limit: int | None = None) -> list[StoredMessage]:
+        """The messages stored in ``topic`` from ``offset``, at most ``limit`` (KeyError if no such topic)."""
+        return self._state.store.messages(topic, offset, limit)
+
+    def message_count(self, topic: str) -> int | None:
+        """How many messages ``topic`` holds (``None`` if there is no such topic); O(1)."""
+        entries = self._state.store.logs.get(topic)
+        return None if entries is None else len(entries)
 
     def connections(self) -> list[ConnectionRecord]:
         """Records of the connections open now."""
@@ -237,10 +243,21 @@ class MockBroker:
 
     def record(self, conn_id: int) -> ConnectionRecord:
         """The record of connection ``conn_id`` (KeyError if unknown)."""
+        proto = self._state.live.get(conn_id)
+        if proto is not None:
+            return proto.core.record
         for r in self._state.records:
             if r.id == conn_id:
                 return r
         raise KeyError(conn_id)
+
+    def totals(self) -> Totals:
+        """Counts over the open connections and those closed since the last :meth:`reset`.
+
+        ``connections_open``, ``connections_closed``, ``requests``, ``bytes_received``,
+        ``bytes_sent``; it costs O(open connections), whatever the number of records.
+        """
+        return self._state.totals()
 
     def connection_stats(self, conn_id: int) -> dict[str, int]:
         """Buffer sizes of a live connection: ``write_buffer`` (answers waiting) and ``read_buffer``."""
@@ -248,6 +265,10 @@ class MockBroker:
         return {"write_buffer": proto.write_buffer_size, "read_buffer": proto.read_buffer_size}
 
     # -- control ----------------------------------------------------------------------
+
+    def on_connection_closed(self, listener: Callable[[ConnectionRecord], None]) -> None:
+        """Call ``listener(record)`` on the loop as each connection closes (it must not block)."""
+        self._state.on_closed.append(listener)
 
     def reset(self) -> None:
         """Drop every topic, the records of closed connections, and every fault rule."""
@@ -264,6 +285,13 @@ class MockBroker:
     def produce(self, topic: str, payload: bytes, timestamp: int = 0) -> int:
         """Append a message directly (test setup); return its offset (KeyError if no topic)."""
         return self._state.store.append(topic, timestamp, bytes(payload))
+
+    async def drop_connections(self, timeout: float | None = 5.0) -> int:
+        """Abort every open connection (RST) and wait until each is closed; return how many there were."""
+        count = len(self._state.live)
+        self._abort_all("dropped by the broker")
+        await self.wait_closed_connections(timeout)
+        return count
 
     async def wait_closed_connections(self, timeout: float | None = 5.0) -> None:
         """Wait until no connection is open (asyncio.TimeoutError after ``timeout`` s)."""

@@ -8,7 +8,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._answers import Answerer
 from ._config import BrokerConfig
@@ -27,6 +27,16 @@ _READ_BYTES = 256 * 1024
 
 #: Tracebacks of handler failures kept for inspection; a long-running broker keeps the latest.
 INTERNAL_ERRORS_KEPT = 1000
+
+
+class Totals(NamedTuple):
+    """What every connection the broker has a record of did: the open ones, and those closed since the last reset."""
+
+    connections_open: int
+    connections_closed: int
+    requests: int
+    bytes_received: int
+    bytes_sent: int
 
 
 class ConnectionPool:
@@ -89,6 +99,11 @@ class BrokerState:
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._closed_count = 0
         self._closed_bytes = 0
+        # Sums over the connections closed since the last reset (pruning their records keeps them),
+        # so that totals() costs O(open connections), not O(records).
+        self._closed_totals = [0, 0, 0, 0]  # connections, requests, bytes received, bytes sent
+        #: Called with each record as its connection closes (the control plane's records file).
+        self.on_closed: list[Callable[[ConnectionRecord], None]] = []
         #: Set by the server: stop listening for the given seconds (the ``refuse`` fault).
         self.refuse_connections: Callable[[float], None] | None = None
 
@@ -104,6 +119,16 @@ class BrokerState:
     def connection_closed(self, record: ConnectionRecord) -> None:
         """Forget a live connection; keep its record within the bounds; wake :meth:`wait_no_connections`."""
         self.live.pop(record.id, None)
+        sums = self._closed_totals
+        sums[0] += 1
+        sums[1] += record.request_count
+        sums[2] += record.bytes_received
+        sums[3] += record.bytes_sent
+        for listener in self.on_closed:
+            try:
+                listener(record)
+            except Exception:  # an observer must not break the broker
+                log.exception("conn %d: a listener failed on close", record.id)
         self._closed_count += 1
         self._closed_bytes += record.kept_bytes
         cfg = self.config
@@ -139,10 +164,21 @@ class BrokerState:
             self._idle_waiters.append(fut)
             await fut
 
+    def totals(self) -> Totals:
+        """Counts over the open connections and those closed since the last reset."""
+        closed, requests, received, sent = self._closed_totals
+        for proto in self.live.values():
+            record = proto.core.record
+            requests += record.request_count
+            received += record.bytes_received
+            sent += record.bytes_sent
+        return Totals(len(self.live), closed, requests, received, sent)
+
     def reset(self) -> None:
         """Drop topics, closed connections' records, fault rules and internal errors."""
         self.store.clear()
         self.records[:] = [r for r in self.records if not r.closed]
         self._closed_count = self._closed_bytes = 0
+        self._closed_totals = [0, 0, 0, 0]
         self.faults.clear()
         self.internal_errors.clear()

@@ -76,11 +76,12 @@ class TopicStore:
         """Topic name -> number of messages, in creation order."""
         return {name: len(log.payloads) for name, log in self.logs.items()}
 
-    def messages(self, name: str) -> list[StoredMessage]:
-        """Every message of ``name`` (KeyError if there is no such topic)."""
+    def messages(self, name: str, offset: int = 0, limit: int | None = None) -> list[StoredMessage]:
+        """The messages of ``name`` from ``offset``, at most ``limit`` (KeyError if there is no such topic)."""
         log = self.logs[name]
-        pairs = zip(log.timestamps, log.payloads, strict=True)
-        return [StoredMessage(i, ts, payload) for i, (ts, payload) in enumerate(pairs)]
+        stop = len(log.payloads) if limit is None else offset + limit
+        pairs = zip(log.timestamps[offset:stop], log.payloads[offset:stop], strict=True)
+        return [StoredMessage(offset + i, ts, payload) for i, (ts, payload) in enumerate(pairs)]
 
     def clear(self) -> None:
         """Drop every topic (in place: connections keep a reference to :attr:`logs`)."""
