@@ -44,6 +44,7 @@ import signal
 import socket
 import struct
 import sys
+from typing import cast
 
 from mega_client.protocol import LocalProtocolError, MessageType, encode_create_topic_ok, layouts
 from mega_client.protocol.limits import MAX_PAYLOAD_BYTES, MAX_TOPIC_BYTES
@@ -99,8 +100,8 @@ class FloorProtocol(asyncio.BufferedProtocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # a cast, not an isinstance check: uvloop's transports are not asyncio.Transport subclasses
+        self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
