@@ -211,7 +211,9 @@ def _positive(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The options of bench/loadgen.c."""
-    p = argparse.ArgumentParser(prog="python -m bench.pyload", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.pyload", description="The load generator in Python (the options of bench/loadgen.c)."
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--ring", type=Path, required=True, help="prebuilt requests, back to back")

@@ -513,7 +513,7 @@ def saturation_note(row: dict[str, Any]) -> str | None:
     lows = []
     for side in ("floor", "broker"):
         busy = row[side]["busy"]
-        if busy is not None and busy["median"] < SATURATED:
+        if busy is not None and round(busy["median"], 2) < SATURATED:  # as printed
             lows.append(f"{side} {busy['median']:.0%}")
     return ", ".join(lows) if lows else None
 
