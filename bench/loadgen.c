@@ -110,7 +110,7 @@ static double self_cpu(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The server's CPU time, every thread, from /proc/PID/task/ASTERISK/schedstat (ns); -1 if unreadable. */
+/* The server's CPU time, every thread: the first field (ns) of each /proc/PID/task/TID/schedstat; -1 if unreadable. */
 static double server_cpu(long pid) {
     char path[128];
     snprintf(path, sizeof path, "/proc/%ld/task", pid);
