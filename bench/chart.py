@@ -1,8 +1,9 @@
 """The results chart: a hand-written SVG (no plotting library at run time).
 
-Top: requests per second of the floor and the mock broker for each cell
-(log scale), with the C load generator's figures as diamonds. Bottom: each
-target of the issue against its measured value.
+Top: the server CPU time per request of the floor and of the mock broker for
+each cell (median bars, lowest-to-highest whiskers), with the efficiency
+(floor ÷ broker) beside. Bottom: each target of the issue against its
+measured value.
 """
 
 from __future__ import annotations
@@ -18,14 +19,6 @@ BROKER_COLOR = "#2f6fb3"
 MET_COLOR = "#2e8b57"
 MISSED_COLOR = "#c0392b"
 GRID_COLOR = "#e3e7eb"
-
-
-def _fmt_rate(v: float) -> str:
-    if v >= 1e6:
-        return f"{v / 1e6:.2f}M"
-    if v >= 1e3:
-        return f"{v / 1e3:.0f}k" if v >= 1e4 else f"{v / 1e3:.1f}k"
-    return f"{v:.0f}"
 
 
 def _fmt_value(v: float) -> str:
@@ -44,22 +37,24 @@ def _rect(x: float, y: float, w: float, h: float, color: str) -> str:
     return f"<rect x='{x:.1f}' y='{y:.1f}' width='{max(w, 0.5):.1f}' height='{h:.1f}' fill='{color}'/>"
 
 
-def _diamond(x: float, y: float, r: float = 4.5) -> str:
-    pts = f"{x:.1f},{y - r:.1f} {x + r:.1f},{y:.1f} {x:.1f},{y + r:.1f} {x - r:.1f},{y:.1f}"
-    return f"<polygon points='{pts}' fill='white' stroke='#111' stroke-width='1.3'/>"
+def _whisker(x0: float, x1: float, y: float) -> str:
+    return (
+        f"<line x1='{x0:.1f}' y1='{y:.1f}' x2='{x1:.1f}' y2='{y:.1f}' stroke='#111' stroke-width='1.2'/>"
+        f"<line x1='{x0:.1f}' y1='{y - 4:.1f}' x2='{x0:.1f}' y2='{y + 4:.1f}' stroke='#111' stroke-width='1.2'/>"
+        f"<line x1='{x1:.1f}' y1='{y - 4:.1f}' x2='{x1:.1f}' y2='{y + 4:.1f}' stroke='#111' stroke-width='1.2'/>"
+    )
 
 
 def render_svg(results: dict[str, Any]) -> str:
     """The chart for one results dict, as SVG text."""
-    cells: list[dict[str, Any]] = results.get("throughput", [])
+    rows: list[dict[str, Any]] = results.get("efficiency", [])
     targets: list[dict[str, Any]] = results.get("targets", [])
-    ml_cells = {(c["op"], c["conns"], c["depth"]): c for c in results.get("megaload", {}).get("cells", []) or []}
 
-    left, right = 230, 150
+    left, right = 250, 190
     plot_w = WIDTH - left - right
-    row_h, bar_h = 34, 12
-    top_a = 70
-    height_a = len(cells) * row_h
+    row_h, bar_h = 38, 13
+    top_a = 80
+    height_a = len(rows) * row_h
     top_b = top_a + height_a + 95
     trow_h = 40
     height = top_b + len(targets) * trow_h + 20
@@ -68,75 +63,75 @@ def render_svg(results: dict[str, Any]) -> str:
         f"<rect width='{WIDTH}' height='{height}' fill='white'/>",
     ]
     meta = results.get("meta", {})
-    title = "MEGA mock broker vs the floor (bare asyncio server): requests per second, 100-byte payloads"
+    title = "MEGA mock broker vs the floor: server CPU time per request (lower is better)"
     out.append(_text(20, 26, title, size=15, weight="bold"))
-    sub = f"Python {meta.get('python', '?')}, {meta.get('cpus', '?')} CPUs; {meta.get('started', '')}"
+    la = (meta.get("loadavg_start") or ["?"])[0]
+    sub = (
+        f"Python {meta.get('python', '?')}, {meta.get('cpus', '?')} CPUs, {meta.get('started', '')}; "
+        f"median of {meta.get('sizes', {}).get('rounds', '?')} rounds, whiskers lowest to highest; load average {la}"
+    )
     out.append(_text(20, 46, sub, size=11, color="#555"))
 
-    # -- panel A: throughput, log scale --
-    values = [v for c in cells for v in (c.get("floor_rps"), c.get("broker_rps")) if v]
-    values += [v for c in ml_cells.values() for v in (c.get("floor_rps"), c.get("broker_rps")) if v]
-    lo_exp = math.floor(math.log10(min(values))) if values else 3
-    hi_exp = math.ceil(math.log10(max(values))) if values else 6
-    if hi_exp <= lo_exp:
-        hi_exp = lo_exp + 1
+    # -- panel A: CPU µs per request, linear scale from 0 --
+    highs = [
+        row[side]["cpu_us"]["high"] for row in rows for side in ("floor", "broker") if row[side]["cpu_us"] is not None
+    ]
+    top_v = max(highs) * 1.1 if highs else 1.0
 
     def xa(v: float) -> float:
-        v = max(v, 10.0**lo_exp)
-        return left + plot_w * (math.log10(v) - lo_exp) / (hi_exp - lo_exp)
+        return left + plot_w * v / top_v
 
-    for e in range(lo_exp, hi_exp + 1):
-        for m in (1, 2, 5):
-            v = m * 10.0**e
-            if v > 10.0**hi_exp:
-                break
-            x = xa(v)
-            out.append(
-                f"<line x1='{x:.1f}' y1='{top_a - 6}' x2='{x:.1f}' y2='{top_a + height_a}' "
-                f"stroke='{GRID_COLOR if m != 1 else '#c8ced4'}' stroke-width='1'/>"
-            )
-            out.append(_text(x, top_a + height_a + 14, _fmt_rate(v), size=10, anchor="middle", color="#666"))
-    for i, c in enumerate(cells):
+    step = _nice_step(top_v / 5)
+    v = 0.0
+    while v <= top_v:
+        x = xa(v)
+        out.append(
+            f"<line x1='{x:.1f}' y1='{top_a - 6}' x2='{x:.1f}' y2='{top_a + height_a}' "
+            f"stroke='{GRID_COLOR}' stroke-width='1'/>"
+        )
+        out.append(_text(x, top_a + height_a + 14, f"{v:g}", size=10, anchor="middle", color="#666"))
+        v += step
+    out.append(_text(left + plot_w / 2, top_a + height_a + 30, "µs of server CPU per request", size=11,
+                     anchor="middle", color="#444"))  # fmt: skip
+    for i, row in enumerate(rows):
         y = top_a + i * row_h
-        label = f"{c['op'].upper()}  {c['conns']} conn{'s' if c['conns'] > 1 else ''}, depth {c['depth']}"
+        label = f"{row['op'].upper()} {row['conns']} x {row['depth']}" + (
+            f" ({row['loop']})" if row["loop"] != "asyncio" else ""
+        )
         out.append(_text(left - 10, y + bar_h + 3, label, size=12, anchor="end"))
-        for j, (key, color) in enumerate((("floor_rps", FLOOR_COLOR), ("broker_rps", BROKER_COLOR))):
-            v = c.get(key) or 0.0
+        for j, (side, color) in enumerate((("floor", FLOOR_COLOR), ("broker", BROKER_COLOR))):
+            sp = row[side]["cpu_us"]
             by = y + j * (bar_h + 1)
-            out.append(_rect(left, by, xa(v) - left if v else 0, bar_h, color))
-            ml = ml_cells.get((c["op"], c["conns"], c["depth"]), {}).get(key)
-            if ml:
-                out.append(_diamond(xa(ml), by + bar_h / 2))
-        ratio = c.get("ratio")
-        ratio_s = f"{ratio:.2f}x floor" if ratio is not None else "n/a"
-        out.append(_text(WIDTH - right + 10, y + 11, f"{_fmt_rate(c.get('broker_rps') or 0)} req/s", size=11))
-        out.append(_text(WIDTH - right + 10, y + 24, ratio_s, size=11, weight="bold", color=BROKER_COLOR))
-    # legend
-    ly = top_a + height_a + 34
+            if sp is None:
+                continue
+            out.append(_rect(left, by, xa(sp["median"]) - left, bar_h, color))
+            if sp["n"] > 1:
+                out.append(_whisker(xa(sp["low"]), xa(sp["high"]), by + bar_h / 2))
+        eff = row.get("efficiency")
+        eff_s = "n/a" if eff is None else f"efficiency {eff['median']:.2f}"
+        cpu = row["broker"]["cpu_us"]
+        out.append(_text(WIDTH - right + 10, y + 11, f"broker {cpu['median']:.2f} µs" if cpu else "", size=11))
+        out.append(_text(WIDTH - right + 10, y + 25, eff_s, size=11, weight="bold", color=BROKER_COLOR))
+    ly = top_a + height_a + 52
     out.append(_rect(left, ly - 9, 14, 10, FLOOR_COLOR))
     out.append(_text(left + 20, ly, "floor (python -m bench.floor)", size=11))
-    out.append(_rect(left + 210, ly - 9, 14, 10, BROKER_COLOR))
-    out.append(_text(left + 230, ly, "mock broker (python -m mock_broker)", size=11))
-    out.append(_diamond(left + 470, ly - 4))
-    out.append(_text(left + 480, ly, "same cell driven by megaload (C)", size=11))
-    out.append(_text(left, ly + 18, "Python load generator bars; log scale", size=10, color="#666"))
+    out.append(_rect(left + 230, ly - 9, 14, 10, BROKER_COLOR))
+    out.append(_text(left + 250, ly, "mock broker (python -m mock_broker)", size=11))
 
     # -- panel B: targets --
-    out.append(_text(20, top_b - 18, "Targets of issue 8 (dashed line: the target)", size=14, weight="bold"))
-    t_left = left
-    t_w = plot_w
+    out.append(_text(20, top_b - 18, "Targets of issue 15 (dashed line: the target)", size=14, weight="bold"))
     for i, t in enumerate(targets):
         y = top_b + i * trow_h
-        out.append(_text(t_left, y + 8, t["label"], size=11))
+        out.append(_text(left, y + 8, t["label"], size=11))
         value = t.get("measured")
         target = float(t["target"])
         scale_max = max(target, value or 0.0) * 1.25 or 1.0
         by = y + 13
-        out.append(_rect(t_left, by, t_w, 14, "#f4f6f8"))
+        out.append(_rect(left, by, plot_w, 14, "#f4f6f8"))
         if value is not None:
             color = MET_COLOR if t.get("met") else MISSED_COLOR
-            out.append(_rect(t_left, by, t_w * max(value, 0.0) / scale_max, 14, color))
-        tx = t_left + t_w * target / scale_max
+            out.append(_rect(left, by, plot_w * max(value, 0.0) / scale_max, 14, color))
+        tx = left + plot_w * target / scale_max
         out.append(
             f"<line x1='{tx:.1f}' y1='{by - 3}' x2='{tx:.1f}' y2='{by + 17}' stroke='#111' "
             "stroke-width='2' stroke-dasharray='4,2'/>"
@@ -146,3 +141,14 @@ def render_svg(results: dict[str, Any]) -> str:
         out.append(_text(WIDTH - right + 10, by + 11, f"{shown} ({t['cmp']} {_fmt_value(target)}: {verdict})", size=11))
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _nice_step(raw: float) -> float:
+    """1, 2 or 5 times a power of ten, at least ``raw``."""
+    if raw <= 0:
+        return 1.0
+    exp = math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if m * 10.0**exp >= raw:
+            return m * 10.0**exp
+    return 10.0 ** (exp + 1)

@@ -1,140 +1,174 @@
-"""Client-side loops: the project's clients against a raw-socket loop.
+"""The client loops: the project's clients against a raw-socket loop, PRODUCE of 100 bytes.
 
-Each function runs in a load worker process (never in the server's), opens its
-own connection, warms up, then counts round trips for ``duration`` seconds. It
-returns ``(round_trips, seconds, cpu_seconds)``: the process CPU time spent in
-the measured window, so the client's own cost per request can be compared
-without the noise of the wake-ups that dominate a closed loop on this machine.
+``python -m bench.clients KIND --port P --topic T ...`` runs one loop in its
+own process (never the server's) and prints one JSON object with the keys of
+``bench/loadgen.c`` (``requests``, ``seconds``, ``self_cpu_seconds`` (here the
+client's CPU time), ``server_cpu_seconds`` ...), so the harness reads it like
+any other run. Kinds:
+
+- ``raw``: a blocking socket, the prebuilt request sent, exactly the answer's
+  17 bytes read, again and again: what a client could cost at least;
+- ``sync``: ``MessageClient.produce`` in a closed loop on one connection;
+- ``async``: ``--concurrency`` tasks awaiting ``AsyncMessageClient.produce`` on
+  one connection: pipelined, like the load generator at that depth.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
+import json
 import socket
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 from mega_client import AsyncMessageClient, MessageClient
-from mega_client.protocol import layouts
+from mega_client.protocol import ProduceRequest, encode_request, layouts
 
-#: Where an answer's success byte is; the error code follows it in an error answer.
-SUCCESS_AT = layouts.SUCCESS_AT
+from . import procstat
+from .loadgen import HOST, PRODUCE_ANSWER_BYTES, REQUEST_TIMESTAMP, payload_of
 
-
-@dataclass(frozen=True)
-class ClientSpec:
-    """What a client loop sends where: PRODUCE ``payload`` to ``topic``.
-
-    ``request`` is the same PRODUCE prebuilt (for the raw loop), and
-    ``response_bytes`` the size of its answer.
-    """
-
-    host: str
-    port: int
-    topic: str
-    payload: bytes
-    request: bytes
-    response_bytes: int
-    warmup: float
-    duration: float
-    concurrency: int = 64
+KINDS = ("raw", "sync", "async")
 
 
-def measure_closed_loop(step: Callable[[], object], warmup: float, duration: float) -> tuple[int, float, float]:
-    """Call ``step`` again and again: for ``warmup`` seconds, then counting for ``duration``.
+class Window:
+    """The measured window of a loop: counters at its start and at its end."""
 
-    Returns ``(calls in the window, the window's seconds, process CPU seconds in it)``.
-    """
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.t0 = 0.0
+        self.n0 = 0
+        self.start: procstat.Snapshot | None = None
+
+    def open(self, n: int) -> None:
+        self.t0, self.n0, self.start = time.monotonic(), n, procstat.Snapshot.take(self.server_pid)
+
+    def close(self, n: int, kind: str) -> dict[str, Any]:
+        t1, end = time.monotonic(), procstat.Snapshot.take(self.server_pid)
+        assert self.start is not None
+        out: dict[str, Any] = {"loadgen": kind, "requests": n - self.n0, "all_requests": n, "seconds": t1 - self.t0}
+        out.update(self.start.window(end))
+        out["machine_cpus"] = procstat.machine_cpus()
+        out["loadavg"] = procstat.loadavg()
+        return out
+
+
+def closed_loop(step: Callable[[], object], args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    """Call ``step`` again and again: ``warmup`` seconds, then ``duration`` seconds counted."""
     now = time.monotonic
     t0 = now()
-    measure_from = t0 + warmup
-    deadline = measure_from + duration
+    measure_from = t0 + args.warmup
+    deadline = measure_from + args.duration
+    window = Window(args.server_pid)
     n = 0
-    base = -1
-    t_base = cpu_base = 0.0
+    opened = False
     while True:
         step()
         n += 1
         t = now()
-        if base < 0:
+        if not opened:
             if t >= measure_from:
-                base, t_base, cpu_base = n, t, time.process_time()
+                window.open(n)
+                opened = True
         elif t >= deadline:
-            return n - base, t - t_base, time.process_time() - cpu_base
+            return window.close(n, kind)
 
 
-def raw_socket_loop(spec: ClientSpec) -> tuple[int, float, float]:
-    """Send the prebuilt request, read exactly the answer's length; again and again.
-
-    A blocking closed loop with no decoding at all: what a client could cost at least.
-    """
-    request = spec.request
-    response_bytes = spec.response_bytes
-    sock = socket.create_connection((spec.host, spec.port), timeout=10.0)
+def raw_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """Send the prebuilt request, read exactly the answer's length; again and again."""
+    request = encode_request(ProduceRequest(1, args.topic, REQUEST_TIMESTAMP, payload_of(args.payload)))
+    size = PRODUCE_ANSWER_BYTES
+    sock = socket.create_connection((HOST, args.port), timeout=10.0)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    buf = bytearray(response_bytes)
+    buf = bytearray(size)
     view = memoryview(buf)
-    sendall = sock.sendall
-    recv_into = sock.recv_into
+    sendall, recv_into = sock.sendall, sock.recv_into
 
     def round_trip() -> None:
         sendall(request)
         got = 0
-        while got < response_bytes:
-            k = recv_into(view[got:], response_bytes - got)
+        while got < size:
+            k = recv_into(view[got:], size - got)
             if not k:
                 raise ConnectionError("the server closed the connection")
             got += k
 
     try:
         round_trip()  # one answer checked before the loop: the server answers with success
-        if buf[SUCCESS_AT] != 1:
-            raise RuntimeError(f"the server answered an error (code {buf[SUCCESS_AT + 1]})")
-        return measure_closed_loop(round_trip, spec.warmup, spec.duration)
+        if buf[layouts.SUCCESS_AT] != 1:
+            raise RuntimeError(f"the server answered an error (code {buf[layouts.SUCCESS_AT + 1]})")
+        return closed_loop(round_trip, args, "raw")
     finally:
         sock.close()
 
 
-def sync_client_loop(spec: ClientSpec) -> tuple[int, float, float]:
+def sync_loop(args: argparse.Namespace) -> dict[str, Any]:
     """``MessageClient.produce`` in a closed loop on one connection."""
-    with MessageClient(spec.host, spec.port) as client:
-        produce = functools.partial(client.produce, spec.topic, spec.payload)
-        return measure_closed_loop(produce, spec.warmup, spec.duration)
+    with MessageClient(HOST, args.port) as client:
+        produce = functools.partial(client.produce, args.topic, payload_of(args.payload))
+        return closed_loop(produce, args, "sync")
 
 
-def async_client_pipelined(spec: ClientSpec) -> tuple[int, float, float]:
-    """``spec.concurrency`` tasks, each awaiting ``AsyncMessageClient.produce`` in a loop, on one connection."""
-    return asyncio.run(_async_pipelined(spec))
+def async_pipelined(args: argparse.Namespace) -> dict[str, Any]:
+    """``args.concurrency`` tasks, each awaiting ``AsyncMessageClient.produce`` in a loop, on one connection."""
+    return asyncio.run(_async_pipelined(args))
 
 
-async def _async_pipelined(spec: ClientSpec) -> tuple[int, float, float]:
+async def _async_pipelined(args: argparse.Namespace) -> dict[str, Any]:
     now = time.monotonic
-    topic = spec.topic
-    payload = spec.payload
-    async with AsyncMessageClient(spec.host, spec.port) as client:
+    topic, payload = args.topic, payload_of(args.payload)
+    window = Window(args.server_pid)
+    async with AsyncMessageClient(HOST, args.port) as client:
         await client.produce(topic, payload)  # connected, topic checked
         t0 = now()
-        measure_from = t0 + spec.warmup
-        deadline = measure_from + spec.duration
+        measure_from = t0 + args.warmup
+        deadline = measure_from + args.duration
         done = 0
-        window: list[float] = []  # t_base, count at base, cpu at base
+        opened = False
+        result: dict[str, Any] = {}
 
         async def worker() -> None:
-            nonlocal done
+            nonlocal done, opened
             produce = client.produce
             while True:
                 await produce(topic, payload)
                 done += 1
                 t = now()
-                if not window and t >= measure_from:
-                    window.extend((t, float(done), time.process_time()))
-                if t >= deadline:
+                if not opened and t >= measure_from:
+                    window.open(done)
+                    opened = True
+                elif opened and t >= deadline:
+                    if not result:
+                        result.update(window.close(done, "async"))
                     return
 
-        await asyncio.gather(*(worker() for _ in range(spec.concurrency)))
-        t_end = now()
-        cpu_end = time.process_time()
-    t_base, n_base, cpu_base = window
-    return done - int(n_base), t_end - t_base, cpu_end - cpu_base
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.clients", description="One client loop; prints JSON.")
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--payload", type=int, default=100)
+    p.add_argument("--warmup", type=float, default=0.3)
+    p.add_argument("--duration", type=float, default=1.0)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--server-pid", type=int, default=None)
+    args = p.parse_args(argv)
+    run = {"raw": raw_loop, "sync": sync_loop, "async": async_pipelined}[args.kind]
+    try:
+        result = run(args)
+    except Exception as exc:  # any failure is reported to the harness, which raises it
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,12 +1,13 @@
-"""The benchmark's scenarios and the run that measures them all, side by side.
+"""The benchmark's scenarios, each a function of the load generator and fresh server processes.
 
-Every server runs as its own process (``python -m bench.floor``,
-``python -m mock_broker``), the load in worker processes (:mod:`bench.load`),
-so no two of them share a GIL. Figures that are compared (the broker and the
-floor, offset 0 and a deep offset, the client and the raw loop) are measured
-in the same run, interleaved, ``reps`` times each; the median is kept. Each
-timed run also records the server's CPU time per request, read from
-``/proc``, which the noise of a shared machine disturbs far less than rates.
+Every compared pair is measured in rounds that alternate their order (floor
+then broker, broker then floor, ...), and every figure is reported as the
+median of its rounds with the lowest and highest; a ratio is taken round by
+round (the two runs of a round are seconds apart) before its median. Each run
+records the server's CPU time from ``/proc`` over the measured window (every
+thread, user and kernel), the window's length, and what the rest of the
+machine did meanwhile, so that the load a figure was taken under is printed
+beside it.
 """
 
 from __future__ import annotations
@@ -16,611 +17,404 @@ import os
 import platform
 import pstats
 import re
+import resource
 import shutil
-import signal
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mega_client.protocol import (
-    CreateTopicRequest,
-    ErrorCode,
-    ErrorResponse,
-    ProduceRequest,
-    Request,
-    ResponseDecoder,
-    encode_request,
-)
+from mega_client.protocol import ProduceRequest, encode_request, layouts
 
-from . import clients
-from .load import (
-    CONSUME_RESPONSE_FIXED_BYTES,
-    PRODUCE_RESPONSE_BYTES,
+from . import procstat
+from .loadgen import (
+    CONSUME_ANSWER_FIXED_BYTES,
+    HOST,
+    PRODUCE_ANSWER_BYTES,
+    REQUEST_TIMESTAMP,
     RING_REQUESTS,
-    LoadPool,
-    LoadResult,
-    bench_timestamp,
+    Job,
+    LoadGenerator,
+    Ring,
+    Sample,
     consume_ring,
-    default_processes,
+    payload_of,
     produce_ring,
-    request_size,
+    run_json,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-#: megaload's arguments: mode, connections, depth, requests per connection, topic, offset base.
-MegaloadCell = tuple[str, int, int, int, str, int]
-HOST = "127.0.0.1"
+from .servers import Server, create_topics, produce_some, running
+from .stats import Spread, ratios, spread
 
 
 @dataclass(frozen=True)
 class Sizes:
     """How long and how big: ``QUICK`` for the tests, ``DEFAULT`` for the figures."""
 
+    rounds: int
     warmup: float
     duration: float
-    reps: int
     fill_messages: int
     deep_offset: int
-    client_duration: float
-    megaload_seconds: float
-    megaload_cells: str  # "all" or "pipelined-produce"
+    idle_connections: int
     profile_seconds: float
     payload: int = 100
+    depth: int = 64
     async_concurrency: int = 64
 
 
 DEFAULT = Sizes(
+    rounds=5,
     warmup=0.3,
-    duration=1.5,
-    reps=2,
+    duration=1.0,
     fill_messages=1_000_000,
     deep_offset=990_000,
-    client_duration=1.5,
-    megaload_seconds=1.2,
-    megaload_cells="all",
+    idle_connections=1000,
     profile_seconds=3.0,
 )
 QUICK = Sizes(
+    rounds=2,
     warmup=0.05,
-    duration=0.2,
-    reps=1,
+    duration=0.15,
     fill_messages=20_000,
     deep_offset=18_000,
-    client_duration=0.2,
-    megaload_seconds=0.2,
-    megaload_cells="pipelined-produce",
+    idle_connections=50,
     profile_seconds=0.5,
 )
 
-OPS = ("produce", "consume")
-CONNS = (1, 8)
-DEPTHS = (1, 64)
+#: The benchmark's parts, in the order they run.
+SECTIONS = ("efficiency", "deep", "idle", "client")
+#: The efficiency cells: (operation, connections), each at ``Sizes.depth`` requests in flight per connection.
+CELLS = (("produce", 1), ("produce", 8), ("consume", 1), ("consume", 8))
+#: A server using less than this share of a CPU in a window was not kept busy: the report flags it.
+SATURATED = 0.9
 
 #: The issue's targets: (key, label, comparison, target).
 TARGETS = (
-    ("produce_pipelined_ratio_1", "pipelined PRODUCE, 1 conn: broker / floor", ">=", 0.6),
-    ("produce_pipelined_ratio_8", "pipelined PRODUCE, 8 conns: broker / floor", ">=", 0.6),
-    ("consume_deep_cost_ratio", "CONSUME cost at the deep offset / at offset 0", "<=", 1.2),
-    ("overhead_bytes_per_message", "memory overhead per stored message (bytes)", "<=", 200.0),
-    ("sync_client_slowdown", "raw-socket loop / sync client (round trips/s)", "<=", 1.5),
+    ("produce_efficiency_1", "pipelined PRODUCE, 1 connection: floor CPU/req ÷ broker CPU/req", ">=", 0.6),
+    ("produce_efficiency_8", "pipelined PRODUCE, 8 connections: floor CPU/req ÷ broker CPU/req", ">=", 0.6),
+    ("consume_deep_cost", "CONSUME at the deep offset: broker CPU/req ÷ at offset 0", "<=", 1.2),
+    ("stored_overhead_bytes", "memory beyond the payload per stored 100-byte message (bytes)", "<=", 150.0),
+    ("idle_connection_bytes", "memory per idle connection (bytes)", "<=", 3072.0),
+    ("sync_client_time_ratio", "sync client time per request ÷ the raw-socket loop's", "<=", 1.3),
 )
 
 
-# -- servers as processes -------------------------------------------------------------
+def summarize(samples: list[Sample]) -> dict[str, Any]:
+    """A server's (or a client's) figures over its rounds: medians and spreads, and every round."""
+    return {
+        "cpu_us": spread(s.cpu_us for s in samples),
+        "rate": spread(s.rate for s in samples),
+        "busy": spread(s.busy for s in samples),
+        "answers_per_read": spread(s.answers_per_read for s in samples),
+        "system_share": spread(s.system_share for s in samples),
+        "self_cpu_us": spread(s.self_cpu_seconds / s.requests * 1e6 if s.requests else None for s in samples),
+        "others_cores": spread(s.others_cores for s in samples),
+        "loadavg1": spread(s.loadavg1 for s in samples),
+        "rounds": [s.as_dict() for s in samples],
+    }
 
 
-def free_port(host: str = HOST) -> int:
-    """A port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _clock_ticks() -> int:
-    try:
-        return os.sysconf("SC_CLK_TCK")
-    except (ValueError, OSError, AttributeError):
-        return 100
-
-
-class Server:
-    """A server process: started, polled until it accepts, stopped with SIGINT."""
-
-    def __init__(self, name: str, argv: list[str], port: int, log_path: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.port = port
-        self.log_path = log_path
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @classmethod
-    def floor(cls, log_dir: Path, consume_payload: int) -> Server:
-        port = free_port()
-        argv = [sys.executable, "-m", "bench.floor", "--host", HOST, "--port", str(port)]
-        argv += ["--consume-payload", str(consume_payload)]
-        return cls("floor", argv, port, log_dir / "floor.log")
-
-    @classmethod
-    def broker(
-        cls, log_dir: Path, name: str = "broker", max_messages: int = 100_000_000, cprofile_out: Path | None = None
-    ) -> Server:
-        """The mock broker; ``max_messages`` per topic is raised so that no timed run can fill a topic."""
-        port = free_port()
-        argv = [sys.executable]
-        if cprofile_out is not None:
-            argv += ["-m", "cProfile", "-o", str(cprofile_out)]
-        argv += ["-m", "mock_broker", "--host", HOST, "--port", str(port), "--idle-timeout", "0"]
-        argv += ["--log-level", "warning", "--max-messages-per-topic", str(max_messages)]
-        return cls(name, argv, port, log_dir / f"{name}.log")
-
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
-
-    def start(self) -> Server:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
-        return self
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self._proc.returncode}): {self.log_tail()}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{self.name} is not listening after {timeout:.0f} s: {self.log_tail()}"
-                    ) from None
-                time.sleep(0.02)
-
-    def log_tail(self, n: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-    def rss_bytes(self) -> int:
-        """Resident memory now (VmRSS of /proc/PID/status)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS in /proc/PID/status")
-
-    def cpu_seconds(self) -> float:
-        """CPU time used so far, every thread: /proc/PID/task/*/schedstat (ns), else /proc/PID/stat (ticks)."""
-        total = 0
-        try:
-            for task in Path(f"/proc/{self.pid}/task").iterdir():
-                total += int((task / "schedstat").read_text().split()[0])
-            return total / 1e9
-        except (OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / _clock_ticks()
-
-    def user_system_seconds(self) -> tuple[float, float]:
-        """User and kernel CPU time so far (/proc/PID/stat, clock ticks)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        tick = _clock_ticks()
-        return int(fields[11]) / tick, int(fields[12]) / tick
-
-    def stop(self) -> int | None:
-        proc = self._proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
-
-
-@contextlib.contextmanager
-def running(*servers: Server) -> Iterator[tuple[Server, ...]]:
-    """Start every server, wait until all accept, stop them all at the end."""
-    try:
-        for s in servers:
-            s.start()
-        for s in servers:
-            s.wait_ready()
-        yield servers
-    finally:
-        for s in servers:
-            s.stop()
-
-
-# -- set-up traffic, decoded with the codec ---------------------------------------------
-
-
-def exchange(port: int, requests: list[Request]) -> list[Any]:
-    """Send ``requests`` pipelined on a new connection; return the decoded answers."""
-    decoder = ResponseDecoder()
-    for r in requests:
-        decoder.expect(r.message_type, r.correlation_id)
-    answers: list[Any] = []
-    with socket.create_connection((HOST, port), timeout=30.0) as sock:
-        sock.sendall(b"".join(encode_request(r) for r in requests))
-        while len(answers) < len(requests):
-            data = sock.recv(1 << 16)
-            if not data:
-                raise ConnectionError("the server closed the connection during set-up")
-            decoder.feed(data)
-            while (resp := decoder.next_response()) is not None:
-                answers.append(resp)
-    return answers
-
-
-def create_topics(port: int, names: list[str]) -> None:
-    """Create every topic (an existing one is fine)."""
-    ts = bench_timestamp()
-    answers = exchange(port, [CreateTopicRequest(i + 1, n, ts) for i, n in enumerate(names)])
-    for name, a in zip(names, answers, strict=True):
-        if isinstance(a, ErrorResponse) and a.error_code != ErrorCode.TOPIC_ALREADY_EXISTS:
-            raise RuntimeError(f"CREATE_TOPIC {name}: error {a.error_code}")
-
-
-def produce_some(port: int, topic: str, n: int, payload: bytes) -> None:
-    """Store ``n`` messages in ``topic``."""
-    ts = bench_timestamp()
-    answers = exchange(port, [ProduceRequest(i + 1, topic, ts, payload) for i in range(n)])
-    bad = [a for a in answers if isinstance(a, ErrorResponse)]
-    if bad:
-        raise RuntimeError(f"PRODUCE to {topic}: {len(bad)} errors, first {bad[0]}")
-
-
-# -- the run ----------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    """One timed run of one cell on one server."""
-
-    rate: float
-    cpu_us_per_request: float | None
-    responses: int
-    seconds: float
-
-
-def _median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else 0.0
-
-
-def _median_opt(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return _median(present) if present else None
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
+def load_of(*groups: list[Sample]) -> dict[str, Any]:
+    """The machine's load over every run of a figure: load average and other processes' CPUs."""
+    samples = [s for g in groups for s in g]
+    return {"loadavg1": spread(s.loadavg1 for s in samples), "others_cores": spread(s.others_cores for s in samples)}
 
 
 class Bench:
-    """Runs every scenario and collects the results dict (see ``docs/PERFORMANCE.md``)."""
+    """Runs the scenarios; each returns the part of the results dict it measured."""
 
     def __init__(
         self,
         sizes: Sizes,
         *,
         workdir: Path,
-        load_processes: int | None = None,
-        spin: str = "auto",
-        megaload: bool = True,
-        megaload_src: Path | None = None,
-        profile: bool = False,
+        loadgen: LoadGenerator,
+        loops: tuple[str, ...] = ("asyncio",),
+        spin: bool = False,
         log: Callable[[str], None] = print,
     ) -> None:
         self.sizes = sizes
         self.workdir = workdir
-        self.load_processes = load_processes or default_processes()
+        self.loadgen = loadgen
+        self.loops = loops
         self.spin = spin
-        self.megaload = megaload
-        self.megaload_src = megaload_src
-        self.profile = profile
         self.log = log
-        self.payload = bytes(i % 251 for i in range(sizes.payload))
+        self.payload = payload_of(sizes.payload)
+        self._rings: dict[str, Ring] = {}
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _spin(self, depth: int) -> bool:
-        """Busy-poll in closed loops only (see :class:`bench.load.LoadJob`), unless told otherwise."""
-        return self.spin == "always" or (self.spin == "auto" and depth == 1)
+    def produce_ring(self, topic: str) -> Ring:
+        if topic not in self._rings:
+            data = produce_ring(topic, self.sizes.payload)
+            self._rings[topic] = Ring.write(self.workdir, topic, data, PRODUCE_ANSWER_BYTES)
+        return self._rings[topic]
 
-    def _timed(self, pool: LoadPool, server: Server, ring: bytes, response_bytes: int, cell: tuple[int, int]) -> Run:
-        conns, depth = cell
+    def consume_ring(self, topic: str, first_offset: int) -> Ring:
+        key = f"consume-{topic}-{first_offset}"
+        if key not in self._rings:
+            data = consume_ring(topic, first_offset)
+            size = CONSUME_ANSWER_FIXED_BYTES + self.sizes.payload
+            self._rings[key] = Ring.write(self.workdir, key, data, size)
+        return self._rings[key]
+
+    def timed(self, server: Server, ring: Ring, conns: int, depth: int | None = None) -> Sample:
         s = self.sizes
-        cpu0 = server.cpu_seconds()
-        res: LoadResult = pool.run(
-            host=HOST,
-            port=server.port,
-            ring=ring,
-            request_bytes=request_size(ring),
-            response_bytes=response_bytes,
-            conns=conns,
-            depth=depth,
-            warmup=s.warmup,
-            duration=s.duration,
-            spin=self._spin(depth),
+        job = Job(
+            server.port, ring, conns, depth or s.depth, s.warmup, s.duration, server_pid=server.pid, spin=self.spin
         )
-        cpu = server.cpu_seconds() - cpu0
-        per = cpu / res.all_responses * 1e6 if res.all_responses and cpu > 0 else None
-        return Run(res.rate, per, res.responses, res.seconds)
+        return self.loadgen.run(job)
 
-    # -- scenarios --------------------------------------------------------------------
-
-    def throughput(self, pool: LoadPool, floor: Server, broker: Server) -> list[dict[str, Any]]:
-        """PRODUCE and CONSUME, 1 and 8 connections, depth 1 and 64, floor and broker interleaved."""
+    def client_run(self, kind: str, server: Server, topic: str) -> Sample:
         s = self.sizes
-        cells: list[dict[str, Any]] = []
-        create_topics(broker.port, ["consume-src"])
-        produce_some(broker.port, "consume-src", RING_REQUESTS, self.payload)
-        names = [f"tp-c{c}-d{d}-r{r}" for c in CONNS for d in DEPTHS for r in range(s.reps)]
-        create_topics(broker.port, names)
-        consume = consume_ring("consume-src", 0)
-        consume_resp = CONSUME_RESPONSE_FIXED_BYTES + s.payload
-        for op in OPS:
-            for conns in CONNS:
-                for depth in DEPTHS:
-                    runs: dict[str, list[Run]] = {"floor": [], "broker": []}
-                    for rep in range(s.reps):
-                        if op == "produce":
-                            ring = produce_ring(f"tp-c{conns}-d{depth}-r{rep}", s.payload)
-                            resp = PRODUCE_RESPONSE_BYTES
-                        else:
-                            ring, resp = consume, consume_resp
-                        order = (floor, broker) if rep % 2 == 0 else (broker, floor)
-                        for server in order:
-                            runs[server.name].append(self._timed(pool, server, ring, resp, (conns, depth)))
-                    cell = self._cell(op, conns, depth, runs)
-                    self.log(
-                        f"  {op:7} conns={conns} depth={depth:2}: floor {cell['floor_rps']:>9,.0f}  "
-                        f"broker {cell['broker_rps']:>9,.0f} req/s  ratio {cell['ratio']:.2f}"
+        argv = [sys.executable, "-m", "bench.clients", kind, "--port", str(server.port), "--topic", topic]
+        argv += ["--payload", str(s.payload), "--warmup", repr(s.warmup), "--duration", repr(s.duration)]
+        argv += ["--concurrency", str(s.async_concurrency), "--server-pid", str(server.pid)]
+        return run_json(argv, s.warmup + s.duration + 120, f"client loop {kind}")
+
+    def _say(self, what: str, sample: Sample) -> None:
+        cpu = f"{sample.cpu_us:6.3f} µs/req" if sample.cpu_us is not None else "   n/a µs/req"
+        busy = f"busy {sample.busy:4.0%}" if sample.busy is not None else "busy  n/a"
+        others = f"{sample.others_cores:.2f}" if sample.others_cores is not None else "n/a"
+        self.log(f"    {what:34} {cpu}  {sample.rate:>11,.0f} req/s  {busy}  others {others} CPUs")
+
+    # -- 1. efficiency: the floor and the broker ------------------------------------------
+
+    def efficiency(self) -> list[dict[str, Any]]:
+        """Pipelined PRODUCE and CONSUME on 1 and 8 connections, floor and broker on each loop, rounds interleaved."""
+        s = self.sizes
+        samples: dict[tuple[str, int, str], list[Sample]] = {}
+        for r in range(s.rounds):
+            servers: list[Server] = []
+            for loop in self.loops:
+                servers += [Server.floor(self.workdir, loop=loop, consume_payload=s.payload)]
+                servers += [Server.broker(self.workdir, loop=loop)]
+            order = servers if r % 2 == 0 else servers[::-1]
+            self.log(f"  round {r + 1} of {s.rounds} ({', '.join(x.name for x in order)}):")
+            with running(*servers):
+                for srv in servers:
+                    if srv.name.startswith("broker"):
+                        topics = [f"p-c{conns}-r{r}" for op, conns in CELLS if op == "produce"]
+                        create_topics(srv.port, ["consume-src", *topics])
+                        produce_some(srv.port, "consume-src", RING_REQUESTS, self.payload)
+                for op, conns in CELLS:
+                    ring = (
+                        self.produce_ring(f"p-c{conns}-r{r}")
+                        if op == "produce"
+                        else self.consume_ring("consume-src", 0)
                     )
-                    cells.append(cell)
-        return cells
+                    for srv in order:
+                        sample = self.timed(srv, ring, conns)
+                        samples.setdefault((op, conns, srv.name), []).append(sample)
+                        self._say(f"{op} {conns} conn x {s.depth}, {srv.name}", sample)
+        rows = []
+        for loop in self.loops:
+            suffix = "" if loop == "asyncio" else f"-{loop}"
+            for op, conns in CELLS:
+                fl = samples[(op, conns, "floor" + suffix)]
+                br = samples[(op, conns, "broker" + suffix)]
+                row: dict[str, Any] = {
+                    "op": op,
+                    "conns": conns,
+                    "depth": s.depth,
+                    "loop": loop,
+                    "floor": summarize(fl),
+                    "broker": summarize(br),
+                    "efficiency": spread(ratios([x.cpu_us for x in fl], [x.cpu_us for x in br])),
+                    "rate_ratio": spread(ratios([x.rate for x in br], [x.rate for x in fl])),
+                    "load": load_of(fl, br),
+                }
+                if loop != "asyncio":
+                    base = samples[(op, conns, "broker")]
+                    row["vs_asyncio_broker"] = spread(ratios([x.cpu_us for x in base], [x.cpu_us for x in br]))
+                rows.append(row)
+        return rows
 
-    @staticmethod
-    def _cell(op: str, conns: int, depth: int, runs: dict[str, list[Run]]) -> dict[str, Any]:
-        f_rps = _median([r.rate for r in runs["floor"]])
-        b_rps = _median([r.rate for r in runs["broker"]])
-        f_cpu = _median_opt([r.cpu_us_per_request for r in runs["floor"]])
-        b_cpu = _median_opt([r.cpu_us_per_request for r in runs["broker"]])
-        return {
-            "op": op,
-            "conns": conns,
-            "depth": depth,
-            "floor_rps": f_rps,
-            "broker_rps": b_rps,
-            "ratio": _ratio(b_rps, f_rps),
-            "floor_cpu_us": f_cpu,
-            "broker_cpu_us": b_cpu,
-            "cpu_ratio": _ratio(b_cpu, f_cpu),
-            "floor_runs": [r.rate for r in runs["floor"]],
-            "broker_runs": [r.rate for r in runs["broker"]],
-        }
+    # -- 2. a deep topic: CONSUME cost by offset, memory per stored message -----------------
 
-    def deep(self, pool: LoadPool, deep: Server) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Memory growth for ``fill_messages`` messages, then CONSUME at offset 0 against the deep offset."""
+    def deep_topic(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Fill a topic (memory per message), then CONSUME at offset 0 against the deep offset, rounds interleaved."""
         s = self.sizes
-        create_topics(deep.port, ["warm", "deep"])
-        warm = produce_ring("warm", s.payload)
-        pool.run(
-            host=HOST, port=deep.port, ring=warm, request_bytes=request_size(warm),
-            response_bytes=PRODUCE_RESPONSE_BYTES, conns=1, depth=64, count=4 * RING_REQUESTS, spin=self._spin(64),
-        )  # fmt: skip
-        time.sleep(0.2)
-        rss0 = deep.rss_bytes()
-        ring = produce_ring("deep", s.payload)
-        t0 = time.monotonic()
-        fill = pool.run(
-            host=HOST, port=deep.port, ring=ring, request_bytes=request_size(ring),
-            response_bytes=PRODUCE_RESPONSE_BYTES, conns=1, depth=256, count=s.fill_messages, spin=self._spin(64),
-        )  # fmt: skip
-        fill_secs = time.monotonic() - t0
-        time.sleep(0.2)
-        rss1 = deep.rss_bytes()
-        per_msg = (rss1 - rss0) / s.fill_messages
-        memory = {
-            "messages": s.fill_messages,
-            "payload_bytes": s.payload,
-            "rss_before": rss0,
-            "rss_after": rss1,
-            "bytes_per_message": per_msg,
-            "overhead_bytes_per_message": per_msg - s.payload,
-        }
-        self.log(
-            f"  memory: {s.fill_messages:,} messages of {s.payload} B: RSS {rss0 / 2**20:.1f} -> "
-            f"{rss1 / 2**20:.1f} MiB, {per_msg:.0f} B/message, overhead {per_msg - s.payload:.0f} B"
-        )
-        resp = CONSUME_RESPONSE_FIXED_BYTES + s.payload
-        rings = {"0": consume_ring("deep", 0), "deep": consume_ring("deep", s.deep_offset)}
-        runs: dict[str, list[Run]] = {"0": [], "deep": []}
-        for rep in range(s.reps):
-            for key in ("0", "deep") if rep % 2 == 0 else ("deep", "0"):
-                runs[key].append(self._timed(pool, deep, rings[key], resp, (1, 64)))
-        r0 = _median([r.rate for r in runs["0"]])
-        rd = _median([r.rate for r in runs["deep"]])
-        c0 = _median_opt([r.cpu_us_per_request for r in runs["0"]])
-        cd = _median_opt([r.cpu_us_per_request for r in runs["deep"]])
+        broker = Server.broker(self.workdir, name="broker-deep", max_messages=s.fill_messages + 10_000)
+        with running(broker):
+            create_topics(broker.port, ["warm", "deep"])
+            warm = self.produce_ring("warm")
+            # the allocator's first arenas and the interpreter's caches, before the baseline is read
+            self.loadgen.run(Job(broker.port, warm, 1, 256, count=4 * RING_REQUESTS))
+            time.sleep(0.2)
+            rss0 = broker.rss_bytes()
+            fill = self.loadgen.run(
+                Job(broker.port, self.produce_ring("deep"), 1, 256, count=s.fill_messages, server_pid=broker.pid)
+            )
+            time.sleep(0.2)
+            rss1 = broker.rss_bytes()
+            per_msg = (rss1 - rss0) / s.fill_messages
+            memory = {
+                "messages": s.fill_messages,
+                "payload_bytes": s.payload,
+                "rss_before": rss0,
+                "rss_after": rss1,
+                "bytes_per_message": per_msg,
+                "overhead_bytes_per_message": per_msg - s.payload,
+                "fill": fill.as_dict(),
+            }
+            self.log(
+                f"  stored {s.fill_messages:,} messages of {s.payload} B at {fill.rate:,.0f} req/s: RSS "
+                f"{rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB, {per_msg:.0f} B each, "
+                f"{per_msg - s.payload:.0f} B overhead"
+            )
+            rings = {"offset0": self.consume_ring("deep", 0), "deep": self.consume_ring("deep", s.deep_offset)}
+            runs: dict[str, list[Sample]] = {"offset0": [], "deep": []}
+            for r in range(s.rounds):
+                for key in ("offset0", "deep") if r % 2 == 0 else ("deep", "offset0"):
+                    sample = self.timed(broker, rings[key], 1)
+                    runs[key].append(sample)
+                    self._say(f"consume 1 conn x {s.depth}, offset {'0' if key == 'offset0' else 'deep'}", sample)
         offset = {
             "topic_messages": s.fill_messages,
             "deep_offset": s.deep_offset,
             "conns": 1,
-            "depth": 64,
-            "fill_rps": fill.responses / fill_secs if fill_secs > 0 else 0.0,
-            "offset0_rps": r0,
-            "deep_rps": rd,
-            "cost_ratio": _ratio(r0, rd),
-            "offset0_cpu_us": c0,
-            "deep_cpu_us": cd,
-            "cpu_ratio": _ratio(cd, c0),
+            "depth": s.depth,
+            "offset0": summarize(runs["offset0"]),
+            "deep": summarize(runs["deep"]),
+            "cost_ratio": spread(ratios([x.cpu_us for x in runs["deep"]], [x.cpu_us for x in runs["offset0"]])),
+            "rate_ratio": spread(ratios([x.rate for x in runs["offset0"]], [x.rate for x in runs["deep"]])),
+            "load": load_of(runs["offset0"], runs["deep"]),
         }
-        self.log(
-            f"  consume at offset 0: {r0:,.0f} req/s, at {s.deep_offset:,}: {rd:,.0f} req/s "
-            f"(cost ratio {offset['cost_ratio']:.2f}); fill {offset['fill_rps']:,.0f} req/s"
-        )
         return memory, offset
 
-    def client(self, pool: LoadPool, broker: Server) -> dict[str, Any]:
-        """Sync client against a raw-socket loop (closed loop), async client pipelined; PRODUCE to the broker."""
+    # -- 3. memory per idle connection -------------------------------------------------------
+
+    def idle_connections(self) -> dict[str, Any]:
+        """RSS growth of a broker with default options while N connections each send one PRODUCE, then idle."""
+        n = self._connections_allowed(self.sizes.idle_connections)
+        broker = Server.broker(self.workdir, name="broker-idle", bench_options=False)
+        request = encode_request(ProduceRequest(1, "idle", REQUEST_TIMESTAMP, self.payload))
+        with running(broker):
+            create_topics(broker.port, ["idle"])
+            for _ in range(2):  # the first connections' one-off costs (pools, caches) before the baseline
+                self._hold(broker.port, 20, request)
+            time.sleep(0.2)
+            rss0 = broker.rss_bytes()
+            socks = self._hold(broker.port, n, request, close=False)
+            try:
+                time.sleep(0.3)
+                rss1 = broker.rss_bytes()
+            finally:
+                for sock in socks:
+                    sock.close()
+        per = (rss1 - rss0) / n
+        self.log(f"  {n:,} idle connections: RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB, {per:,.0f} B each")
+        return {"connections": n, "rss_before": rss0, "rss_after": rss1, "bytes_per_connection": per}
+
+    @staticmethod
+    def _connections_allowed(wanted: int) -> int:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = wanted + 200
+        if soft != resource.RLIM_INFINITY and soft < need:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return wanted if soft == resource.RLIM_INFINITY else max(10, min(wanted, soft - 200))
+
+    @staticmethod
+    def _hold(port: int, n: int, request: bytes, *, close: bool = True) -> list[socket.socket]:
+        """``n`` connections, each with one PRODUCE answered; closed unless ``close`` is False."""
+        socks = [socket.create_connection((HOST, port), timeout=30.0) for _ in range(n)]
+        for sock in socks:
+            sock.sendall(request)
+        for sock in socks:
+            got = b""
+            while len(got) < PRODUCE_ANSWER_BYTES:
+                chunk = sock.recv(PRODUCE_ANSWER_BYTES - len(got))
+                if not chunk:
+                    raise ConnectionError("the broker closed an idle-test connection")
+                got += chunk
+            if got[layouts.SUCCESS_AT] != 1:
+                raise RuntimeError("the broker answered an idle-test PRODUCE with an error")
+        if close:
+            for sock in socks:
+                sock.close()
+            return []
+        return socks
+
+    # -- 4. the client ---------------------------------------------------------------------
+
+    def client(self) -> dict[str, Any]:
+        """The sync client against a raw-socket loop; the async client against the broker's capacity."""
         s = self.sizes
-        topic = "client-bench"
-        create_topics(broker.port, [topic])
-        request = encode_request(ProduceRequest(1, topic, bench_timestamp(), self.payload))
-        spec = clients.ClientSpec(
-            HOST, broker.port, topic, self.payload, request, PRODUCE_RESPONSE_BYTES, s.warmup, s.client_duration,
-            s.async_concurrency,
-        )  # fmt: skip
-        results: dict[str, list[tuple[int, float, float]]] = {"raw": [], "sync": []}
-        for rep in range(s.reps):
-            for kind in ("raw", "sync") if rep % 2 == 0 else ("sync", "raw"):
-                fn = clients.raw_socket_loop if kind == "raw" else clients.sync_client_loop
-                results[kind].append(pool.call(fn, spec))
-        async_runs = [pool.call(clients.async_client_pipelined, spec) for _ in range(s.reps)]
-
-        def rate(r: tuple[int, float, float]) -> float:
-            return r[0] / r[1] if r[1] > 0 else 0.0
-
-        def cpu_us(r: tuple[int, float, float]) -> float | None:
-            return r[2] / r[0] * 1e6 if r[0] and r[2] > 0 else None
-
-        raw = _median([rate(r) for r in results["raw"]])
-        sync = _median([rate(r) for r in results["sync"]])
-        raw_cpu = _median_opt([cpu_us(r) for r in results["raw"]])
-        sync_cpu = _median_opt([cpu_us(r) for r in results["sync"]])
-        out = {
-            "server": "broker",
+        broker = Server.broker(self.workdir, name="broker-clients")
+        runs: dict[str, list[Sample]] = {"raw": [], "sync": [], "capacity": [], "async": []}
+        with running(broker):
+            topics = ["client-raw", "client-sync", "client-async"] + [f"capacity-r{r}" for r in range(s.rounds)]
+            create_topics(broker.port, topics)
+            for r in range(s.rounds):
+                for kind in ("raw", "sync") if r % 2 == 0 else ("sync", "raw"):
+                    sample = self.client_run(kind, broker, f"client-{kind}")
+                    runs[kind].append(sample)
+                    self._say_client(f"{kind} closed loop", sample)
+            for r in range(s.rounds):
+                for kind in ("capacity", "async") if r % 2 == 0 else ("async", "capacity"):
+                    if kind == "capacity":
+                        sample = self.timed(broker, self.produce_ring(f"capacity-r{r}"), 1, s.async_concurrency)
+                        self._say(f"load generator 1 conn x {s.async_concurrency}", sample)
+                    else:
+                        sample = self.client_run("async", broker, "client-async")
+                        self._say_client(f"async client x {s.async_concurrency}", sample)
+                    runs[kind].append(sample)
+        raw_us = [1e6 / x.rate if x.rate else None for x in runs["raw"]]
+        sync_us = [1e6 / x.rate if x.rate else None for x in runs["sync"]]
+        return {
             "op": "produce",
-            "raw_rps": raw,
-            "sync_rps": sync,
-            "slowdown": _ratio(raw, sync),
-            "raw_cpu_us": raw_cpu,
-            "sync_cpu_us": sync_cpu,
-            "cpu_ratio": _ratio(sync_cpu, raw_cpu),
+            "payload_bytes": s.payload,
+            "raw": summarize(runs["raw"]),
+            "sync": summarize(runs["sync"]),
+            "raw_us_per_request": spread(raw_us),
+            "sync_us_per_request": spread(sync_us),
+            "sync_time_ratio": spread(ratios(sync_us, raw_us)),
+            "closed_loop_load": load_of(runs["raw"], runs["sync"]),
             "async_concurrency": s.async_concurrency,
-            "async_rps": _median([rate(r) for r in async_runs]),
-            "async_cpu_us": _median_opt([cpu_us(r) for r in async_runs]),
+            "capacity": summarize(runs["capacity"]),
+            "async": summarize(runs["async"]),
+            "async_share_of_capacity": spread(
+                ratios([x.rate for x in runs["async"]], [x.rate for x in runs["capacity"]])
+            ),
+            "pipelined_load": load_of(runs["capacity"], runs["async"]),
         }
-        self.log(
-            f"  client: raw loop {raw:,.0f}/s, sync client {sync:,.0f}/s (slowdown {out['slowdown']:.2f}); "
-            f"async x{s.async_concurrency}: {out['async_rps']:,.0f}/s"
-        )
-        return out
 
-    # -- megaload ---------------------------------------------------------------------
+    def _say_client(self, what: str, sample: Sample) -> None:
+        client = sample.self_cpu_seconds / sample.requests * 1e6 if sample.requests else 0.0
+        us = 1e6 / sample.rate if sample.rate else 0.0
+        self.log(f"    {what:34} {us:6.2f} µs/req  {sample.rate:>11,.0f} req/s  client CPU {client:.2f} µs/req")
 
-    def _megaload_binary(self) -> tuple[Path | None, str]:
-        src = self.megaload_src
-        if src is None:
-            env = os.environ.get("MEGALOAD_SRC")
-            src = Path(env) if env else REPO_ROOT.parent / "shared" / "tools" / "megaload.c"
-        if not src.is_file():
-            return None, f"megaload source not found at {src}"
-        cc = shutil.which("gcc") or shutil.which("cc")
-        if cc is None:
-            return None, "no C compiler (gcc) on PATH"
-        out = self.workdir / "megaload"
-        proc = subprocess.run(
-            [cc, "-O2", "-pthread", "-o", str(out), str(src)], capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            return None, f"gcc failed: {proc.stderr.strip()[:500]}"
-        return out, f"compiled from {src} with {cc} -O2 -pthread"
+    # -- profile ----------------------------------------------------------------------------
 
-    def _megaload(self, binary: Path, server: Server, cell: MegaloadCell) -> float | None:
-        mode, conns, depth, reqs, topic, base = cell
-        env = dict(os.environ, MEGALOAD_OFFSET_BASE=str(base))
-        argv = [str(binary), HOST, str(server.port), mode, str(conns), str(reqs), str(depth), str(self.sizes.payload)]
-        try:
-            proc = subprocess.run([*argv, topic], capture_output=True, text=True, env=env, timeout=120, check=False)
-        except subprocess.TimeoutExpired:
-            self.log(f"  megaload {mode} c{conns} d{depth} on {server.name}: timed out")
-            return None
-        m = re.search(r"([\d.]+) req/s", proc.stdout)
-        if proc.returncode != 0 or m is None:
-            self.log(f"  megaload {mode} c{conns} d{depth} on {server.name} failed: {proc.stderr.strip()[:200]}")
-            return None
-        return float(m.group(1))
-
-    def megaload_cross_check(
-        self, binary: Path, floor: Server, broker: Server, deep: Server, cells: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """The same cells from the C load generator, sized from the Python figures."""
-        s = self.sizes
-        out_cells: list[dict[str, Any]] = []
-        for cell in cells:
-            op, conns, depth = cell["op"], cell["conns"], cell["depth"]
-            if s.megaload_cells != "all" and not (op == "produce" and depth > 1 and conns == 1):
-                continue
-            row: dict[str, Any] = {"op": op, "conns": conns, "depth": depth}
-            for server in (floor, broker):
-                est = cell[f"{server.name}_rps"] or 1000.0
-                reqs = max(4 * depth, int(est * s.megaload_seconds / conns))
-                topic = f"ml-{op}-c{conns}-d{depth}-{server.name}"
-                row[f"{server.name}_rps"] = self._megaload(binary, server, (op, conns, depth, reqs, topic, 0))
-            row["ratio"] = _ratio(row["broker_rps"], row["floor_rps"])
-            out_cells.append(row)
-            self.log(
-                f"  megaload {op:7} conns={conns} depth={depth:2}: floor {row['floor_rps'] or 0:>9,.0f}  "
-                f"broker {row['broker_rps'] or 0:>9,.0f} req/s"
-            )
-        deep_row: dict[str, Any] = {"deep_offset": s.deep_offset, "conns": 1, "depth": 64}
-        reqs = max(256, int(20_000 * s.megaload_seconds))
-        for key, base in (("offset0_rps", 0), ("deep_rps", s.deep_offset)):
-            deep_row[key] = self._megaload(binary, deep, ("consume", 1, 64, reqs, "deep", base))
-        deep_row["cost_ratio"] = _ratio(deep_row["offset0_rps"], deep_row["deep_rps"])
-        return {"cells": out_cells, "deep": deep_row}
-
-    # -- profile ----------------------------------------------------------------------
-
-    def profile_broker(self, pool: LoadPool) -> dict[str, Any]:
-        """cProfile of a broker process under pipelined PRODUCE; py-spy too when it is installed."""
+    def profile_broker(self) -> dict[str, Any]:
+        """cProfile of a broker under pipelined PRODUCE (1 then 8 connections); py-spy too when installed."""
         s = self.sizes
         out: dict[str, Any] = {}
         prof_path = self.workdir / "broker.prof"
         broker = Server.broker(self.workdir, name="broker-cprofile", cprofile_out=prof_path)
         with running(broker):
             create_topics(broker.port, ["prof"])
-            ring = produce_ring("prof", s.payload)
             for conns in (1, 8):
-                pool.run(
-                    host=HOST, port=broker.port, ring=ring, request_bytes=request_size(ring),
-                    response_bytes=PRODUCE_RESPONSE_BYTES, conns=conns, depth=64, warmup=0.1,
-                    duration=s.profile_seconds / 2, spin=self._spin(64),
-                )  # fmt: skip
+                ring = self.produce_ring("prof")
+                self.loadgen.run(Job(broker.port, ring, conns, s.depth, 0.1, s.profile_seconds / 2))
         if prof_path.exists():
             out["cprofile"] = _top_from_pstats(prof_path)
             out["cprofile_file"] = str(prof_path)
         pyspy = shutil.which("py-spy")
         if pyspy is None:
-            out["py_spy"] = None
             out["py_spy_note"] = "py-spy is not installed (pip install py-spy)"
             return out
         broker = Server.broker(self.workdir, name="broker-pyspy")
         raw = self.workdir / "broker.pyspy.txt"
         with running(broker):
             create_topics(broker.port, ["prof"])
-            ring = produce_ring("prof", s.payload)
             secs = max(1, round(s.profile_seconds))
             spy = subprocess.Popen(
                 [pyspy, "record", "--pid", str(broker.pid), "--duration", str(secs), "--rate", "250",
@@ -628,94 +422,83 @@ class Bench:
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )  # fmt: skip
             time.sleep(0.3)
-            user0, sys0 = broker.user_system_seconds()
-            pool.run(
-                host=HOST, port=broker.port, ring=ring, request_bytes=request_size(ring),
-                response_bytes=PRODUCE_RESPONSE_BYTES, conns=1, depth=64, warmup=0.0, duration=secs + 0.5,
-                spin=self._spin(64),
-            )  # fmt: skip
-            user1, sys1 = broker.user_system_seconds()
+            self.loadgen.run(Job(broker.port, self.produce_ring("prof"), 1, s.depth, 0.0, secs + 0.5))
             _, err = spy.communicate(timeout=60)
-        busy = (user1 - user0) + (sys1 - sys0)
-        out["kernel_share_pct"] = 100.0 * (sys1 - sys0) / busy if busy > 0 else None
         if spy.returncode == 0 and raw.exists():
             out["py_spy"] = _top_from_collapsed(raw)
             out["py_spy_file"] = str(raw)
         else:
-            out["py_spy"] = None
             out["py_spy_note"] = f"py-spy failed: {err.decode(errors='replace').strip()[:300]}"
         return out
 
-    # -- everything -------------------------------------------------------------------
+    # -- everything --------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
-        s = self.sizes
-        started = time.time()
+    def run(self, sections: set[str], *, profile: bool = False) -> dict[str, Any]:
+        """The parts of the benchmark that ``sections`` names (see :data:`SECTIONS`), in order."""
         t0 = time.monotonic()
-        results: dict[str, Any] = {"meta": self._meta(started)}
-        # Room for megaload's own 1000-message prefills on top of the fill.
-        deep_cap = s.fill_messages + 100_000
-        floor = Server.floor(self.workdir, s.payload)
-        broker = Server.broker(self.workdir)
-        deep = Server.broker(self.workdir, name="broker-deep", max_messages=deep_cap)
-        with LoadPool(self.load_processes) as pool, running(floor, broker, deep):
-            self.log(f"throughput ({s.reps} runs of {s.duration}s each, medians):")
-            cells = self.throughput(pool, floor, broker)
-            results["throughput"] = cells
-            self.log("deep topic:")
-            results["memory"], results["consume_offset"] = self.deep(pool, deep)
-            self.log("client:")
-            results["client"] = self.client(pool, broker)
-            if self.megaload:
-                binary, note = self._megaload_binary()
-                results["megaload"] = {"available": binary is not None, "note": note}
-                if binary is not None:
-                    self.log(f"megaload cross-check ({note}):")
-                    results["megaload"].update(self.megaload_cross_check(binary, floor, broker, deep, cells))
-                else:
-                    self.log(f"megaload skipped: {note}")
-            else:
-                results["megaload"] = {"available": False, "note": "skipped (--no-megaload)"}
-            results["broker_rss_end"] = broker.rss_bytes()
-        if self.profile:
-            with LoadPool(1) as pool:
-                self.log("profile:")
-                results["profile"] = self.profile_broker(pool)
+        results: dict[str, Any] = {"meta": self.meta()}
+        took: dict[str, float] = {}
+        for name in (*SECTIONS, "profile"):
+            if name in sections or (name == "profile" and profile):
+                t = time.monotonic()
+                results.update(self._section(name))
+                took[name] = time.monotonic() - t
+        results["meta"]["section_seconds"] = took
         results["targets"] = evaluate_targets(results)
         results["meta"]["seconds"] = time.monotonic() - t0
-        results["meta"]["loadavg_end"] = _loadavg()
+        results["meta"]["loadavg_end"] = procstat.loadavg()
         return results
 
-    def _meta(self, started: float) -> dict[str, Any]:
+    def _section(self, name: str) -> dict[str, Any]:
+        """Run one part of the benchmark; its keys of the results dict."""
+        if name == "efficiency":
+            self.log(f"efficiency: floor and broker, {self.sizes.rounds} rounds, order alternating:")
+            return {"efficiency": self.efficiency()}
+        if name == "deep":
+            self.log("a deep topic:")
+            memory, offset = self.deep_topic()
+            return {"memory": memory, "consume_offset": offset}
+        if name == "idle":
+            self.log("idle connections:")
+            return {"idle_connections": self.idle_connections()}
+        if name == "client":
+            self.log("the client:")
+            return {"client": self.client()}
+        self.log("profile:")
+        return {"profile": self.profile_broker()}
+
+    def meta(self) -> dict[str, Any]:
+        """What the figures were taken with and on."""
         return {
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "loadavg_start": _loadavg(),
-            "load_processes": self.load_processes,
+            "loadavg_start": procstat.loadavg(),
+            "loadgen": self.loadgen.kind,
+            "loadgen_note": self.loadgen.note,
+            "loops": list(self.loops),
             "spin": self.spin,
             "sizes": asdict(self.sizes),
         }
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
+def _median(d: dict[str, Any] | None) -> float | None:
+    return None if d is None else float(d["median"])
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets against this run's figures."""
-    cells = {(c["op"], c["conns"], c["depth"]): c for c in results.get("throughput", [])}
+    """The issue's targets against this run's medians."""
+    rows = {(r["op"], r["conns"], r["loop"]): r for r in results.get("efficiency", [])}
+    mem = results.get("memory", {})
     measured: dict[str, float | None] = {
-        "produce_pipelined_ratio_1": cells.get(("produce", 1, 64), {}).get("ratio"),
-        "produce_pipelined_ratio_8": cells.get(("produce", 8, 64), {}).get("ratio"),
-        "consume_deep_cost_ratio": results.get("consume_offset", {}).get("cost_ratio"),
-        "overhead_bytes_per_message": results.get("memory", {}).get("overhead_bytes_per_message"),
-        "sync_client_slowdown": results.get("client", {}).get("slowdown"),
+        "produce_efficiency_1": _median(rows.get(("produce", 1, "asyncio"), {}).get("efficiency")),
+        "produce_efficiency_8": _median(rows.get(("produce", 8, "asyncio"), {}).get("efficiency")),
+        "consume_deep_cost": _median(results.get("consume_offset", {}).get("cost_ratio")),
+        "stored_overhead_bytes": mem.get("overhead_bytes_per_message"),
+        "idle_connection_bytes": results.get("idle_connections", {}).get("bytes_per_connection"),
+        "sync_client_time_ratio": _median(results.get("client", {}).get("sync_time_ratio")),
     }
     out = []
     for key, label, cmp, target in TARGETS:
@@ -725,43 +508,14 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One results dict from several runs: the median of every number, field by field.
-
-    Ratios are taken as the median of each run's own ratio (a ratio is only
-    meaningful within one run on a noisy machine), not recomputed from medians.
-    """
-    merged = _merge(list(runs))
-    assert isinstance(merged, dict)
-    merged["targets"] = evaluate_targets(merged)
-    merged["meta"]["runs"] = len(runs)
-    merged["meta"]["seconds"] = sum(r["meta"]["seconds"] for r in runs)
-    merged["meta"]["loadavg_start"] = runs[0]["meta"]["loadavg_start"]
-    merged["meta"]["loadavg_end"] = runs[-1]["meta"]["loadavg_end"]
-    return merged
-
-
-def _merge(values: list[Any]) -> Any:
-    present = [v for v in values if v is not None]
-    if not present:
-        return None
-    first = present[0]
-    if all(v == first for v in present) or isinstance(first, (bool, str)):
-        return first
-    if isinstance(first, (int, float)):
-        nums = [v for v in present if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        return float(statistics.median(nums))
-    if isinstance(first, dict):
-        keys = list(dict.fromkeys(k for v in present if isinstance(v, dict) for k in v))
-        return {k: _merge([v.get(k) for v in present if isinstance(v, dict)]) for k in keys}
-    if (
-        isinstance(first, list)
-        and first
-        and isinstance(first[0], dict)
-        and all(isinstance(v, list) and len(v) == len(first) for v in present)
-    ):
-        return [_merge([v[i] for v in present]) for i in range(len(first))]
-    return first
+def saturation_note(row: dict[str, Any]) -> str | None:
+    """Why a row's servers were not kept busy, when they were not."""
+    lows = []
+    for side in ("floor", "broker"):
+        busy = row[side]["busy"]
+        if busy is not None and round(busy["median"], 2) < SATURATED:  # as printed
+            lows.append(f"{side} {busy['median']:.0%}")
+    return ", ".join(lows) if lows else None
 
 
 # -- profiles -------------------------------------------------------------------------
@@ -771,16 +525,15 @@ def _top_from_pstats(path: Path, n: int = 15) -> dict[str, Any]:
     st = pstats.Stats(str(path))
     raw: dict[Any, Any] = st.stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in raw.values()) or 1.0
-    rows = []
-    for (file, line, name), (_cc, nc, tt, ct, _callers) in raw.items():
-        rows.append(
-            {
-                "function": f"{_short(file)}:{line}({name})",
-                "calls": nc,
-                "self_pct": 100.0 * tt / total,
-                "cum_pct": 100.0 * ct / total,
-            }
-        )
+    rows = [
+        {
+            "function": f"{_short(file)}:{line}({name})",
+            "calls": nc,
+            "self_pct": 100.0 * tt / total,
+            "cum_pct": 100.0 * ct / total,
+        }
+        for (file, line, name), (_cc, nc, tt, ct, _callers) in raw.items()
+    ]
     rows.sort(key=lambda r: r["self_pct"], reverse=True)
     return {"total_seconds": total, "top_self": rows[:n]}
 
@@ -794,29 +547,19 @@ def _short(file: str) -> str:
 
 
 def _top_from_collapsed(path: Path, n: int = 15) -> dict[str, Any]:
-    """Self and inclusive sample shares per function from py-spy's raw (collapsed) output."""
-    self_counts: dict[str, int] = {}
-    incl_counts: dict[str, int] = {}
+    """Self sample shares per function from py-spy's raw (collapsed) output."""
+    counts: dict[str, int] = {}
     total = 0
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         stack, _, count_s = line.rpartition(" ")
         if not stack or not count_s.isdigit():
             continue
-        count = int(count_s)
-        total += count
-        frames = [_frame_name(f) for f in stack.split(";")]
-        if frames:
-            self_counts[frames[-1]] = self_counts.get(frames[-1], 0) + count
-        for f in set(frames):
-            incl_counts[f] = incl_counts.get(f, 0) + count
+        total += int(count_s)
+        leaf = _frame_name(stack.split(";")[-1])
+        counts[leaf] = counts.get(leaf, 0) + int(count_s)
     total = total or 1
-    top_self = sorted(self_counts.items(), key=lambda kv: kv[1], reverse=True)[:n]
-    top_incl = sorted(incl_counts.items(), key=lambda kv: kv[1], reverse=True)[: n + 10]
-    return {
-        "samples": total,
-        "top_self": [{"function": f, "self_pct": 100.0 * c / total} for f, c in top_self],
-        "top_inclusive": [{"function": f, "incl_pct": 100.0 * c / total} for f, c in top_incl],
-    }
+    top = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:n]
+    return {"samples": total, "top_self": [{"function": f, "self_pct": 100.0 * c / total} for f, c in top]}
 
 
 def _frame_name(frame: str) -> str:
@@ -827,6 +570,11 @@ def _frame_name(frame: str) -> str:
     return f"{_short(m.group(2))}:{m.group(1)}"
 
 
-def make_workdir() -> Path:
-    """A temporary folder for logs, profiles and the megaload binary."""
-    return Path(tempfile.mkdtemp(prefix="mega-bench-"))
+def spread_text(d: dict[str, Any] | None, fmt: str = ".2f") -> str:
+    """``median [low-high]`` of a spread dict, for reports."""
+    if d is None:
+        return "n/a"
+    sp = Spread(**d)
+    if sp.n == 1:
+        return format(sp.median, fmt)
+    return f"{format(sp.median, fmt)} [{format(sp.low, fmt)}-{format(sp.high, fmt)}]"
