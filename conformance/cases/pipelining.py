@@ -106,10 +106,41 @@ def no_resend(ctx: ClientContext, payloads: Sequence[bytes]) -> None:
     ctx.check(not stray, f"PRODUCEs the case never asked for went out: {stray[:3]}")
 
 
-def expect_failed(ctx: ClientContext, replies: Sequence[Reply], first: int, types: Sequence[str], why: str) -> None:
-    """Replies ``first`` onwards (0-based) all failed with one of ``types``."""
+def expect_failed(
+    ctx: ClientContext,
+    replies: Sequence[Reply],
+    first: int,
+    types: Sequence[str],
+    why: str,
+    *,
+    requests: Sequence[Mapping[str, Any]] = (),
+) -> None:
+    """Replies ``first`` onwards (0-based) failed with one of ``types``, each of them.
+
+    With ``requests``: a request that never went out on the connection that ended (still queued in the
+    client) may instead succeed on a later connection: it was certainly not sent, so sending it now is
+    no resend (CLIENT-13). One that did go out there must fail (CONN-14: its outcome is unknown).
+    """
+    on_first = [r.raw for r in pipeline_requests(ctx)] if requests else []
+    later = [r.raw for r in ctx.sent_requests()[len(on_first) :]] if requests else []
+    moved = 0
     for i in range(first, len(replies)):
-        ctx.expect_error(replies[i], f"request {i + 1} of {len(replies)} ({why})", types)
+        what = f"request {i + 1} of {len(replies)} ({why})"
+        if requests and replies[i].ok:
+            frame = _frame_of(requests[i])
+            if any(frame in raw for raw in on_first):
+                ctx.fail(f"{what}: it had gone out on the connection that ended, yet succeeded: a resend (CLIENT-13)")
+            ctx.check(any(frame in raw for raw in later), f"{what}: succeeded, but never reached the broker")
+            moved += 1
+            continue
+        ctx.expect_error(replies[i], what, types)
+    if moved:
+        ctx.note(f"{moved} request(s) never written on the connection that ended went out on a new one")
+
+
+def _frame_of(request: Mapping[str, Any]) -> bytes:
+    """What identifies a request's bytes on the wire: its payload (the cases mark each PRODUCE's)."""
+    return base64.b64decode(str(request.get("payload", "")))
 
 
 def closed_by_client(ctx: ClientContext, why: str, conn: int = 0) -> None:
@@ -498,10 +529,11 @@ def _ends_after_five(ctx: ClientContext, rule: str, why: str) -> None:
     connect(ctx)
     ctx.fault(rule)
     payloads = [marked(i) for i in range(10)]
-    replies = ctx.pipeline([produce(T, p) for p in payloads])
+    requests = [produce(T, p) for p in payloads]
+    replies = ctx.pipeline(requests)
     for i in range(5):
         expect_offset(ctx, replies[i], i, f"request {i + 1} (answered before {why})")
-    expect_failed(ctx, replies, 5, ["connection"], f"pending at {why}: CLIENT-14")
+    expect_failed(ctx, replies, 5, ["connection"], f"pending at {why}: CLIENT-14", requests=requests)
     no_resend(ctx, payloads)
 
 
@@ -543,10 +575,11 @@ def answers_then_write_failure(ctx: ClientContext) -> None:
     ctx.fault("connect:slow-read=4000000", "produce:delay=300:nth=1", "produce:reset:nth=201")
     connect(ctx)
     payloads = [marked(i, 8192) for i in range(600)]
-    replies = ctx.pipeline([produce(T, p) for p in payloads])
+    requests = [produce(T, p) for p in payloads]
+    replies = ctx.pipeline(requests)
     for i in range(200):
         expect_offset(ctx, replies[i], i, f"request {i + 1} (answered before the reset)")
-    expect_failed(ctx, replies, 200, ["connection"], "pending at the reset: CLIENT-14")
+    expect_failed(ctx, replies, 200, ["connection"], "pending at the reset: CLIENT-14", requests=requests)
     no_resend(ctx, payloads)
 
 
