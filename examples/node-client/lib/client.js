@@ -2,6 +2,7 @@
 // flight at once. The protocol itself (framing, matching, endings) is ClientConnection's, without
 // I/O; this module adds the socket, the clock and the retry rules around it.
 
+import fs from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -105,6 +106,7 @@ class Link {
       if (this.failure === null) this.#shut([], () => unsent('the connection was closed'));
     });
     socket.on('drain', () => this.#flush());
+    socket.lastBytes = (chunk) => this.#received(chunk);
   }
 
   get alive() {
@@ -258,11 +260,48 @@ class Link {
   }
 }
 
+/** The most bytes read from a socket that a failed write is destroying (its receive buffer's worth). */
+const SALVAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A socket that, when an error destroys it, first reads what the kernel had already received.
+ *
+ * A write that fails (the broker reset the connection after answering) makes node destroy the
+ * socket at once, closing it before the answers already in its receive buffer are read: requests
+ * that were answered would fail. So `_destroy` reads them first, synchronously, and hands them
+ * to `lastBytes` (CLIENT-14 fails only the requests left unanswered).
+ */
+class Socket extends net.Socket {
+  lastBytes = null;
+
+  _destroy(error, callback) {
+    if (error && this.lastBytes !== null) readWhatIsLeft(this._handle?.fd, this.lastBytes);
+    super._destroy(error, callback);
+  }
+}
+
+function readWhatIsLeft(fd, deliver) {
+  if (!Number.isInteger(fd) || fd < 0) return;
+  const buf = Buffer.allocUnsafe(256 * 1024);
+  for (let total = 0; total < SALVAGE_BYTES; ) {
+    let n;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch {
+      return; // EAGAIN: nothing more is there; ECONNRESET: it ends here
+    }
+    if (n === 0) return;
+    total += n;
+    deliver(Buffer.from(buf.subarray(0, n)));
+  }
+}
+
 /** Open a TCP connection within `timeoutMs`; `made(socket)` turns it into what is returned. */
 function openSocket(host, port, timeoutMs, made) {
   const where = `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = new Socket();
+    socket.connect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new TimeoutError(`connecting to ${where} took over ${timeoutMs} ms`, { requestSent: false }));
