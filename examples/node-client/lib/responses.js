@@ -51,15 +51,24 @@ export function readResponse(buf, expected, limits = {}) {
   if (n < 4) return null;
   const want = expected.correlationId;
   const cid = buf.peek(4).readInt32BE(0);
-  if (cid !== want) {
-    const what = `a response with correlation id ${cid} while request ${want} (${MESSAGE_TYPE_NAMES[expected.type]}) was the oldest pending`;
-    if (cid !== 0) throw violation('correlation-mismatch', what, cid);
-    // Correlation id 0: the unsolicited frame, or a stray frame (CLIENT-6).
+  const mismatch = () =>
+    violation(
+      'correlation-mismatch',
+      `a response with correlation id ${cid} while request ${want} (${MESSAGE_TYPE_NAMES[expected.type]}) was the oldest pending`,
+      cid,
+    );
+  if (cid === 0) {
+    // 00 00 00 00 00 08 is always the unsolicited frame, whatever is pending (RESP-7); any other
+    // frame with id 0 answers only a pending request 0 (CLIENT-6).
     const head = buf.peek(Math.min(n, 6));
-    if (!unsolicitedPrefix(head, 4)) throw violation('correlation-mismatch', what, cid);
-    if (n < 6) return null;
-    buf.skip(6);
-    return UNSOLICITED;
+    if (unsolicitedPrefix(head, 4)) {
+      if (n < 6) return null;
+      buf.skip(6);
+      return UNSOLICITED;
+    }
+    if (want !== 0) throw mismatch();
+  } else if (cid !== want) {
+    throw mismatch();
   }
   if (n < 5) return null;
   const success = buf.peek(5).readInt8(4);
