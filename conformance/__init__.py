@@ -14,6 +14,6 @@ and :mod:`conformance._dissect` (wire transcripts, dissected),
 """
 
 from ._case import AREAS, REGISTRY, Case, CaseFailed, CaseSkipped, Level, Registry, case
-from .cases import errors, framing, lifecycle  # noqa: F401  (importing them registers the cases)
+from .cases import errors, framing, lifecycle, pipelining  # noqa: F401  (importing them registers the cases)
 
 __all__ = ["AREAS", "REGISTRY", "Case", "CaseFailed", "CaseSkipped", "Level", "Registry", "case"]

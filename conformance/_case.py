@@ -31,7 +31,7 @@ OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "non-strict", "not-judged", "sk
 #: The areas of each subject, in report order.
 AREAS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "client": ("framing", "errors", "lifecycle"),
+        "client": ("framing", "errors", "lifecycle", "pipelining"),
         "broker": (
             "layout",
             "codes",

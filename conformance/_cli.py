@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results, duration = ran
 
     print()
-    print(summary_table(results, duration, runner.unusable))
+    print(summary_table(results, duration, runner.unusable, strict=args.strict))
     view = run_view(
         results, subject="client", target=driver_text, strict=args.strict, duration=duration, unusable=runner.unusable
     )

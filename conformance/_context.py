@@ -7,11 +7,12 @@ import binascii
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn, Protocol
 
 from ._case import Case, CaseFailed, CaseSkipped
-from ._driver import BASE_OPS, Driver, DriverError, Reply
+from ._driver import BASE_OPS, Driver, DriverError, Reply, reply_from
+from ._limits import PIPELINE_REQUESTS
 from ._wire import Split, WireRequest, split_requests
 
 #: The client timeout a case connects with unless it says otherwise.
@@ -19,6 +20,8 @@ DEFAULT_TIMEOUT_MS = 2000
 #: The slowest a driver may answer: 2 s plus this many times the client's timeout.
 DEADLINE_TIMEOUTS = 3
 DEADLINE_SLACK_S = 2.0
+#: More time the runner gives a pipeline reply, per request in it.
+PIPELINE_SLACK_S = 0.005
 
 
 def deadline_for(timeout_ms: int) -> float:
@@ -43,6 +46,10 @@ class Broker(Protocol):
     def topics(self) -> Mapping[str, int]: ...
 
     def messages(self, topic: str) -> list[Any]: ...
+
+    def create_topic(self, name: str) -> None: ...
+
+    def produce(self, topic: str, payload: bytes, timestamp: int = 0) -> int: ...
 
     def stop(self) -> None: ...
 
@@ -191,14 +198,24 @@ class ClientContext:
     def deadline(self) -> float:
         return deadline_for(self._connect_timeout_ms)
 
-    def connect(self, *, timeout_ms: int | None = None, host: str | None = None, port: int | None = None) -> Reply:
+    def connect(
+        self,
+        *,
+        timeout_ms: int | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        first_correlation_id: int | None = None,
+    ) -> Reply:
+        """``connect``; ``first_correlation_id`` is the contract's optional hint (a client may ignore it)."""
         ms = self.timeout_ms if timeout_ms is None else timeout_ms
         self._connect_timeout_ms = ms
+        extra = {} if first_correlation_id is None else {"first_correlation_id": first_correlation_id}
         return self.send(
             "connect",
             host=self.broker.host if host is None else host,
             port=self.broker.port if port is None else port,
             timeout_ms=ms,
+            **extra,
         )
 
     def create_topic(self, topic: str) -> Reply:
@@ -212,6 +229,30 @@ class ClientContext:
 
     def close(self) -> Reply:
         return self.send("close")
+
+    def pipeline(self, requests: Sequence[Mapping[str, Any]], *, deadline: float | None = None) -> list[Reply]:
+        """Put ``requests`` in flight together (the ``pipeline`` op); one reply per request, in order.
+
+        A driver that answers ``unsupported`` skips the case; a reply that is not a
+        ``results`` list of the right length fails it ("the driver broke the pipeline contract").
+        """
+        if not 1 <= len(requests) <= PIPELINE_REQUESTS:
+            raise ValueError(f"a pipeline holds 1 to {PIPELINE_REQUESTS} requests, not {len(requests)}")
+        wait = deadline if deadline is not None else self.deadline + PIPELINE_SLACK_S * len(requests)
+        reply = self.send("pipeline", requests=[dict(r) for r in requests], deadline=wait)
+        if not reply.ok:
+            self.fail(f"pipeline of {len(requests)} requests: expected their results, got {reply.describe()}")
+        results = reply.result.get("results")
+        if not isinstance(results, list) or len(results) != len(requests):
+            got = f"a list of {len(results)}" if isinstance(results, list) else type(results).__name__
+            self.fail(
+                f"the driver broke the pipeline contract: {len(requests)} requests answered with {got} "
+                "as 'results' (docs/CONFORMANCE.md, Pipelining)"
+            )
+        return [
+            reply_from(str(request.get("op")), entry if isinstance(entry, dict) else {}, reply.elapsed)
+            for request, entry in zip(requests, results, strict=True)
+        ]
 
     # -- judging -------------------------------------------------------------
 
@@ -278,6 +319,13 @@ class ClientContext:
         self.ok(self.create_topic(topic), f"setup: create_topic {topic!r}")
         for i, payload in enumerate(payloads):
             self.ok(self.produce(topic, payload), f"setup: produce #{i} to {topic!r}")
+
+    def seed(self, topic: str, *payloads: bytes, timestamp: int = 0) -> None:
+        """Create ``topic`` and store ``payloads`` on the broker directly, not through the client:
+        the client's connection then carries only what the case sends."""
+        self.broker.create_topic(topic)
+        for payload in payloads:
+            self.broker.produce(topic, payload, timestamp)
 
     def stored(self, topic: str) -> list[bytes]:
         """The payloads the broker holds for ``topic``."""

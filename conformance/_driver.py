@@ -480,6 +480,11 @@ def _is_id(value: object, cid: int) -> bool:
     return type(value) is int and value == cid
 
 
+def reply_from(op: str, message: Mapping[str, Any], elapsed: float) -> Reply:
+    """The :class:`Reply` a reply object (or an entry of a pipeline's ``results``) stands for."""
+    return _reply(op, message, elapsed)
+
+
 def _reply(op: str, message: Mapping[str, Any], elapsed: float) -> Reply:
     ok = message.get("ok") is True
     if ok:

@@ -21,6 +21,10 @@ DRIVER_LINES_AHEAD = 4
 #: The deepest nesting of arrays and objects a reply may have; a deeper line is not parsed.
 JSON_DEPTH = 32
 
+#: The most requests one ``pipeline`` command holds; a driver must take that many in one command.
+#: Its reply is one line too: the suite keeps a pipeline's answers well under DRIVER_LINE_BYTES.
+PIPELINE_REQUESTS = 2000
+
 # -- the driver's stderr ---------------------------------------------------------------
 
 #: The driver's stderr kept in memory at any time (its most recent bytes).

@@ -322,6 +322,7 @@ class AsyncMessageClient(ClientSettings):
         request_timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         produce_delivery: Delivery = "at-most-once",
+        first_correlation_id: int = 1,
     ) -> None:
         super().__init__(
             host,
@@ -330,6 +331,7 @@ class AsyncMessageClient(ClientSettings):
             request_timeout=request_timeout,
             retry=retry,
             produce_delivery=produce_delivery,
+            first_correlation_id=first_correlation_id,
         )
         self._pipeline: _Pipeline | None = None
         self._connect_lock = asyncio.Lock()
@@ -422,7 +424,8 @@ class AsyncMessageClient(ClientSettings):
         where = f"{self.host}:{self.port}"
         loop = asyncio.get_running_loop()
         # A new connection goes on numbering where the last one stopped.
-        first_cid = self._pipeline.protocol.next_correlation_id if self._pipeline is not None else 1
+        last = self._pipeline
+        first_cid = last.protocol.next_correlation_id if last is not None else self.first_correlation_id
         try:
             _transport, pipeline = await asyncio.wait_for(
                 loop.create_connection(lambda: _Pipeline(loop, self.request_timeout, first_cid), self.host, self.port),

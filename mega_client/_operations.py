@@ -78,17 +78,22 @@ class ClientSettings:
         request_timeout: float,
         retry: RetryPolicy | None,
         produce_delivery: Delivery,
+        first_correlation_id: int = 1,
     ) -> None:
         if produce_delivery not in DELIVERY_MODES:
             raise ValueError(f"produce_delivery must be one of {DELIVERY_MODES}, not {produce_delivery!r}")
         if connect_timeout <= 0 or request_timeout <= 0:
             raise ValueError("timeouts must be positive")
+        if not 1 <= first_correlation_id <= INT32_MAX:
+            raise ValueError(f"first_correlation_id must be 1..{INT32_MAX}, not {first_correlation_id}")
         self.host = host
         self.port = port
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self.retry = retry if retry is not None else RetryPolicy()
         self.produce_delivery: Delivery = produce_delivery
+        #: The correlation id of the client's first request (then 2, 3, ..., wrapping to 1).
+        self.first_correlation_id = first_correlation_id
         self._state: ClientState = NEW
 
     @property

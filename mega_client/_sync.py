@@ -73,9 +73,11 @@ class MessageClient(ClientSettings):
             ``request_sent=True``) and the message may or may not be stored.
             ``"at-least-once"`` resends it on a new connection, so the message
             may be stored twice.
+        first_correlation_id: the correlation id of the first request (1 by
+            default); a test can start near 2**31 - 1 to see the wrap.
 
-    Correlation ids go 1, 2, ... (wrapping back to 1 after 2**31 - 1) and each
-    answer's id is checked. Every call raises a :class:`~mega_client.MegaError`
+    Correlation ids go 1, 2, ... (wrapping back to 1 after 2**31 - 1, never 0)
+    and each answer's id is checked. Every call raises a :class:`~mega_client.MegaError`
     subclass on failure; see :mod:`mega_client.errors`. After a connection,
     timeout or protocol error the socket is closed and the next call opens a
     new one. Calls from several threads are serialised by a lock; :meth:`close`
@@ -91,6 +93,7 @@ class MessageClient(ClientSettings):
         request_timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         produce_delivery: Delivery = "at-most-once",
+        first_correlation_id: int = 1,
     ) -> None:
         super().__init__(
             host,
@@ -99,9 +102,11 @@ class MessageClient(ClientSettings):
             request_timeout=request_timeout,
             retry=retry,
             produce_delivery=produce_delivery,
+            first_correlation_id=first_correlation_id,
         )
         self._conn: _Connection | None = None
-        self._protocol = ClientConnection()  # the connection's state, without the socket
+        # The connection's state, without the socket.
+        self._protocol = ClientConnection(first_correlation_id=first_correlation_id)
         self._call_lock = threading.Lock()  # one call at a time
         self._conn_lock = threading.Lock()  # guards _conn against close() from another thread
 

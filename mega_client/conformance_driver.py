@@ -14,9 +14,11 @@ to stdin and reads one JSON reply per line from stdout (docs/CONFORMANCE.md)::
     {"id": 2, "ok": false, "error": {"type": "broker", "code": "TOPIC_NOT_FOUND", "message": "..."}}
 
 Ops: ``connect`` (a new client, with ``timeout_ms`` as both its connect and
-request timeout; an earlier one is closed first), ``create_topic``, ``produce``
-(payload in base64), ``consume``, ``close``. An unknown op is answered with an
-error of type ``unsupported``. Error types: ``broker`` (with the protocol's
+request timeout, and ``first_correlation_id`` if given; an earlier one is closed
+first), ``create_topic``, ``produce`` (payload in base64), ``consume``,
+``pipeline`` (``--async`` only: every request in flight at once, each issued as a
+task before any is awaited; the sync client answers ``unsupported``), ``close``.
+An unknown op is answered with an error of type ``unsupported``. Error types: ``broker`` (with the protocol's
 code name), ``connection``, ``timeout``, ``protocol``, ``usage``. The driver
 never exits on an error; it exits when stdin ends. Logs go to stderr.
 
@@ -57,6 +59,8 @@ T = TypeVar("T")
 
 #: Used when ``connect`` carries no ``timeout_ms``.
 DEFAULT_TIMEOUT_MS = 5000
+#: The most requests a ``pipeline`` command holds (docs/CONFORMANCE.md).
+MAX_PIPELINE = 2000
 
 
 class CommandError(Exception):
@@ -124,9 +128,10 @@ class Driver:
     def _ops(self) -> dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]]:
         return {
             "connect": self._connect,
-            "create_topic": self._create_topic,
-            "produce": self._produce,
-            "consume": self._consume,
+            "create_topic": self._single,
+            "produce": self._single,
+            "consume": self._single,
+            "pipeline": self._pipeline,
             "close": self._close,
         }
 
@@ -136,36 +141,78 @@ class Driver:
         timeout_ms = command.get("timeout_ms", DEFAULT_TIMEOUT_MS)
         if not isinstance(host, str) or not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0:
             raise CommandError("usage", "connect needs a string host and a positive timeout_ms")
+        first_cid = command.get("first_correlation_id", 1)  # optional: where the correlation ids start
+        if not isinstance(first_cid, int) or isinstance(first_cid, bool):
+            raise CommandError("usage", "first_correlation_id must be an integer")
         self._close({})
         timeout = timeout_ms / 1000
         cls = AsyncMessageClient if self.use_async else MessageClient
-        self._client = cls(host, port, connect_timeout=timeout, request_timeout=timeout)
+        self._client = cls(
+            host, port, connect_timeout=timeout, request_timeout=timeout, first_correlation_id=first_cid
+        )
         self._run(self._client.connect())
         return {}
 
-    def _create_topic(self, command: Mapping[str, Any]) -> dict[str, Any]:
-        topic = _field(command, "topic", str)
-        result: TopicCreated = self._run(self._require_client().create_topic(topic))
-        return {"topic": result.topic}
+    def _request(self, command: Mapping[str, Any]) -> tuple[Any, Callable[[Any], dict[str, Any]]]:
+        """The client call a request makes (for the async client a coroutine, not yet running) and
+        how its result is written. A bad field raises CommandError before anything is called."""
+        op = command.get("op")
+        client = self._require_client()
+        if op == "create_topic":
+            topic = _field(command, "topic", str)
+            return client.create_topic(topic), _topic_created
+        if op == "produce":
+            topic = _field(command, "topic", str)
+            try:
+                payload = base64.b64decode(_field(command, "payload", str), validate=True)
+            except binascii.Error as exc:
+                raise CommandError("usage", f"payload is not base64: {exc}") from exc
+            return client.produce(topic, payload), _produced
+        if op == "consume":
+            topic = _field(command, "topic", str)
+            offset = _field(command, "offset", int)
+            return client.consume(topic, offset), _consumed
+        raise CommandError("usage", f"a request is create_topic, produce or consume, not {op!r}")
 
-    def _produce(self, command: Mapping[str, Any]) -> dict[str, Any]:
-        topic = _field(command, "topic", str)
-        try:
-            payload = base64.b64decode(_field(command, "payload", str), validate=True)
-        except binascii.Error as exc:
-            raise CommandError("usage", f"payload is not base64: {exc}") from exc
-        result: Produced = self._run(self._require_client().produce(topic, payload))
-        return {"offset": result.offset}
+    def _single(self, command: Mapping[str, Any]) -> dict[str, Any]:
+        call, written = self._request(command)
+        return written(self._run(call))
 
-    def _consume(self, command: Mapping[str, Any]) -> dict[str, Any]:
-        topic = _field(command, "topic", str)
-        offset = _field(command, "offset", int)
-        result: Consumed = self._run(self._require_client().consume(topic, offset))
-        return {
-            "payload": base64.b64encode(result.payload).decode("ascii"),
-            "next_offset": result.next_offset,
-            "timestamp": result.timestamp,
-        }
+    def _pipeline(self, command: Mapping[str, Any]) -> dict[str, Any]:
+        """Every request in flight at once: each call issued (as a task, in order) before any is awaited."""
+        if self._loop is None:
+            raise CommandError("unsupported", "MessageClient has one request in flight at a time (use --async)")
+        requests = command.get("requests")
+        if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_PIPELINE:
+            raise CommandError("usage", f"requests must be a list of 1 to {MAX_PIPELINE} request objects")
+        self._require_client()
+        results: list[dict[str, Any]] = self._loop.run_until_complete(self._in_flight(requests))
+        return {"results": results}
+
+    async def _in_flight(self, requests: list[Any]) -> list[dict[str, Any]]:
+        issued: list[tuple[asyncio.Future[Any], Callable[[Any], dict[str, Any]]] | BaseException] = []
+        for request in requests:
+            try:
+                if not isinstance(request, dict):
+                    raise CommandError("usage", "a request is a JSON object")
+                call, written = self._request(request)
+            except Exception as exc:  # a bad request fails alone; the others still go out
+                issued.append(exc)
+                continue
+            issued.append((asyncio.ensure_future(call), written))
+        results: list[dict[str, Any]] = []
+        for item in issued:
+            if isinstance(item, BaseException):
+                results.append({"ok": False, "error": error_object(item)})
+                continue
+            task, written = item
+            try:
+                value = await task
+            except Exception as exc:
+                results.append({"ok": False, "error": error_object(exc)})
+            else:
+                results.append({"ok": True, "result": written(value)})
+        return results
 
     def _close(self, command: Mapping[str, Any]) -> dict[str, Any]:
         if self._client is not None:
@@ -194,6 +241,22 @@ class Driver:
             log.info("op %r failed: %s: %s", command.get("op"), type(exc).__name__, exc)
             return {"id": command.get("id"), "ok": False, "error": error_object(exc)}
         return {"id": command.get("id"), "ok": True, "result": result}
+
+
+def _topic_created(result: TopicCreated) -> dict[str, Any]:
+    return {"topic": result.topic}
+
+
+def _produced(result: Produced) -> dict[str, Any]:
+    return {"offset": result.offset}
+
+
+def _consumed(result: Consumed) -> dict[str, Any]:
+    return {
+        "payload": base64.b64encode(result.payload).decode("ascii"),
+        "next_offset": result.next_offset,
+        "timestamp": result.timestamp,
+    }
 
 
 async def _await(step: Awaitable[T]) -> T:

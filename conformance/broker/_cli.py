@@ -127,7 +127,7 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
 
     verdicts = verdict_lines(results)
     print()
-    print(summary_table(results, duration))
+    print(summary_table(results, duration, strict=args.strict))
     for line in verdicts:
         print(one_line(line))
     view = run_view(

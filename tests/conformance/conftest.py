@@ -21,7 +21,8 @@ def broken_driver(defect: str | None) -> list[str]:
 
 @pytest.fixture(scope="session")
 def runner_for() -> Iterator[Callable[[str, bool], Runner]]:
-    """``runner_for(name, strict)``: a cached runner; name is "mega_client", "correct" or a defect."""
+    """``runner_for(name, strict)``: a cached runner; name is "mega_client", "mega_client --async",
+    "correct" or a defect of the standalone test client."""
     runners: dict[tuple[str, bool], Runner] = {}
 
     def get(name: str, strict: bool = True) -> Runner:
@@ -29,6 +30,8 @@ def runner_for() -> Iterator[Callable[[str, bool], Runner]]:
         if key not in runners:
             if name == "mega_client":
                 command = None
+            elif name == "mega_client --async":
+                command = [sys.executable, "-m", "mega_client.conformance_driver", "--async"]
             elif name == "correct":
                 command = broken_driver(None)
             else:

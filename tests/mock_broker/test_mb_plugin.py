@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -32,12 +33,38 @@ def test_mega_broker_indirect_parametrization(mega_broker, profile, max_topics):
     assert mega_broker.config.max_topics == max_topics
 
 
-def test_factory_stops_everything_at_teardown(mega_broker_factory):
+@pytest.fixture
+def stopped_after_teardown():
+    """Brokers that must be stopped once the fixtures a test requests after this one are torn down: pytest tears
+    fixtures down in the reverse order of their set-up, so this teardown runs after theirs."""
+    brokers: list[ThreadedMockBroker] = []
+    yield brokers
+    for broker in brokers:
+        address = broker.address
+        try:
+            broker.topics()
+        except RuntimeError:  # "broker not started": its thread and loop are gone
+            pass
+        else:
+            pytest.fail(f"the broker at {address} still runs after the fixture's teardown")
+        try:
+            socket.create_connection(address, timeout=5).close()
+        except ConnectionRefusedError:
+            pass
+        else:
+            pytest.fail(f"{address} still accepts connections after the fixture's teardown")
+
+
+def test_factory_stops_everything_at_teardown(stopped_after_teardown, mega_broker_factory):
     a = mega_broker_factory(profile="reference", idle_timeout=1)
     b = mega_broker_factory()
     assert a.config.profile == "reference"
     assert a.config.idle_timeout == 1
     assert a.port != b.port
+    for broker in (a, b):  # running now, and listening
+        assert broker.topics() == {}
+        socket.create_connection(broker.address, timeout=5).close()
+    stopped_after_teardown += [a, b]
 
 
 def test_entry_point_loads_the_fixtures_in_a_fresh_pytest(tmp_path):
