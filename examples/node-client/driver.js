@@ -50,7 +50,8 @@ const ops = {
   async connect(c) {
     if (client !== null) await client.close();
     client = null;
-    const made = new MegaClient({ host: c.host, port: c.port, timeoutMs: c.timeout_ms, log });
+    const firstCorrelationId = c.first_correlation_id ?? 1; // lets the suite test the counter's wrap
+    const made = new MegaClient({ host: c.host, port: c.port, timeoutMs: c.timeout_ms, firstCorrelationId, log });
     client = made;
     await made.connect();
     return {};
