@@ -102,8 +102,13 @@ class Link {
       this.#lost ??= error;
     });
     socket.on('close', () => {
-      this.#received(null);
-      if (this.failure === null) this.#shut([], () => unsent('the connection was closed'));
+      this.#received(null); // the EOF: the requests still pending fail (CLIENT-14)
+      if (this.failure === null) {
+        // Only reached when the stream ended with nothing pending; any request left fails all the same.
+        this.#shut(this.#protocol.close(), (request) =>
+          request === null ? unsent('the connection was closed') : new ConnectionError(`the connection closed before the answer to ${describe(request)}`),
+        );
+      }
     });
     socket.on('drain', () => this.#flush());
     socket.lastBytes = (chunk) => this.#received(chunk);
