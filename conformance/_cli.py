@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import cases as _cases  # noqa: F401  (importing it registers every case)
-from ._case import REGISTRY, Case
+from ._case import AREAS, REGISTRY, Case
 from ._driver import DriverStartError, default_driver_command, parse_command
 from ._html import write_compare
 from ._report import run_printing, summary_table, write_html, write_json, write_junit
@@ -58,10 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="command line that starts the driver, e.g. 'node driver.js' "
         "(default: the bundled mega_client driver, 'python -m mega_client.conformance_driver')",
     )
-    p.add_argument("--case", metavar="ID", action="append", default=[], help="run this case; a glob, repeatable")
-    p.add_argument("--area", metavar="AREA", action="append", default=[], help="run this area's cases; repeatable")
+    p.add_argument(
+        "--case",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="run this case; a glob, repeatable; with --area, the cases of both (a union)",
+    )
+    p.add_argument(
+        "--area",
+        metavar="AREA",
+        action="append",
+        default=[],
+        help=f"run this area's cases; repeatable; client areas: {', '.join(AREAS['client'])}; "
+        f"broker areas (with --broker): {', '.join(AREAS['broker'])}",
+    )
     p.add_argument("--strict", action="store_true", help="SHOULD cases that fail count as failures")
-    p.add_argument("--json", metavar="PATH", help="write one JSON record per case to PATH")
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the run to PATH as one JSON document (an object: the run's settings and a record per case; "
+        "docs/CONFORMANCE.md section 3 has its schema)",
+    )
     p.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report to PATH")
     p.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML report to PATH")
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")

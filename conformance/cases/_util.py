@@ -7,6 +7,9 @@ the kit's encoders.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from conformance._context import ClientContext
 from conformance._wire import hexline
 
@@ -54,6 +57,32 @@ def expect_ms_timestamp(ctx: ClientContext, value: int, before_ms: int, after_ms
         elif value and low <= int.from_bytes(value.to_bytes(8, "big", signed=True), "little", signed=True) <= high:
             hint = " (that is the time in milliseconds, little-endian)"
         ctx.fail(f"{what} timestamp is {value}, expected milliseconds since the epoch near {before_ms}{hint}")
+
+
+#: A day, in milliseconds: how close to the wall clock a timestamp in the wrong unit comes.
+DAY_MS = 86_400_000
+
+#: Clock units a timestamp is sometimes sent in by mistake, and how many of each make a millisecond.
+WRONG_UNITS = (("seconds", 1 / 1000), ("microseconds", 1000), ("nanoseconds", 1_000_000))
+
+
+def wrong_timestamp_unit(value: int, now_ms: int) -> str | None:
+    """The unit ``value`` is the wall clock in (within a day), when that unit is not milliseconds (SEM-7)."""
+    for unit, per_ms in WRONG_UNITS:
+        if abs(value - now_ms * per_ms) <= DAY_MS * per_ms:
+            return unit
+    return None
+
+
+def check_echo(ctx: ClientContext, result: Mapping[str, Any], name: str, what: str) -> None:
+    """The topic create_topic reported is the name it asked for. A difference is the client misdecoding the
+    broker's echo (RESP-4, CLIENT-16), whatever the case is about: the broker echoes the name it received."""
+    echo = result.get("topic")
+    if echo != name:
+        ctx.fail(
+            f"{what} reported the topic {echo!r}, but the broker echoed {name!r}: the CREATE_TOPIC success answer "
+            "was misdecoded (RESP-4: a u16 length, then the name; CLIENT-16)"
+        )
 
 
 def wait_closed(ctx: ClientContext, conn: int = -1, timeout: float = 1.0) -> bool:

@@ -6,7 +6,7 @@ from conformance._case import Level, case
 from conformance._context import ClientContext
 from conformance._driver import Reply
 from conformance._wire import CREATE_TOPIC, PRODUCE
-from conformance.cases._util import be32, wait_closed
+from conformance.cases._util import be32, check_echo, wait_closed
 
 T = "probe-a"
 FAST = {"timeout_ms": 500}
@@ -116,6 +116,15 @@ def unknown_code(ctx: ClientContext) -> None:
     reply = _injected(ctx, "produce", "42")
     err = ctx.expect_error(reply, "produce", ["broker"])
     ctx.check(err.code in ("UNKNOWN_42", "42"), f"code {err.code!r}, expected UNKNOWN_42")
+
+
+@case("errors.broker.unknown-code-above-127", clauses=("ERR-2", "CLIENT-15", "WIRE-1"))
+def unknown_code_negative(ctx: ClientContext) -> None:
+    """An error response whose code byte is 0xc8 (not a defined code) is a broker error carrying the signed
+    i8 value, -56 (UNKNOWN_-56), not 200 and not a protocol error."""
+    reply = _injected(ctx, "produce", "200")
+    err = ctx.expect_error(reply, "produce", ["broker"])
+    ctx.check(err.code in ("UNKNOWN_-56", "-56"), f"code {err.code!r}, expected UNKNOWN_-56 (the byte 0xc8 as an i8)")
 
 
 # -- the connection goes on after a broker error ----------------------------------------------
@@ -281,10 +290,10 @@ def stray_id_0(ctx: ClientContext) -> None:
 @case("errors.protocol.bytes-while-idle", clauses=("CLIENT-9", "CLIENT-10"))
 def bytes_while_idle(ctx: ClientContext) -> None:
     """Five bytes arriving right after a PRODUCE answer, while no request is pending, are a protocol error:
-    the next produce fails with a protocol error, or succeeds on a new connection; it never succeeds on the
-    connection the stray bytes came on. (They are the start of a success frame carrying the correlation id
-    a counting client uses next, the CREATE_TOPIC's plus 2, so that even its correlation id check is no
-    excuse for reading them as the next answer.)"""
+    the next produce never succeeds on the connection the stray bytes came on (it fails, with a protocol or a
+    connection error, or succeeds on a new connection). (They are the start of a success frame carrying the
+    correlation id a counting client uses next, the CREATE_TOPIC's plus 2, so that even its correlation id
+    check is no excuse for reading them as the next answer.)"""
     ctx.setup(T)
     create_cid = ctx.the_request(CREATE_TOPIC).correlation_id
     following = create_cid + 2 if create_cid + 2 <= 2**31 - 1 else create_cid + 2 - (2**31 - 1)
@@ -294,7 +303,8 @@ def bytes_while_idle(ctx: ClientContext) -> None:
     reply = ctx.produce(T, b"second")
     dirty = len(ctx.split(0).of_type(PRODUCE))
     if not reply.ok:
-        ctx.expect_error(reply, "produce after 5 bytes arrived while no request was pending", ["protocol"])
+        # CLIENT-9 asks only that no later request succeeds there: how the failure is told is the client's.
+        ctx.note(f"the next produce failed: {reply.error}")
         return
     ctx.check(
         dirty == 1,
@@ -302,6 +312,7 @@ def bytes_while_idle(ctx: ClientContext) -> None:
         f"{dict(reply.result)}: the stray bytes were not treated as a protocol error",
     )
     ctx.check(reply.result.get("offset") == 1, f"the next produce reported offset {reply.result.get('offset')}")
+    ctx.note("the next produce succeeded on a new connection")
 
 
 # -- connection ends -----------------------------------------------------------------------
@@ -337,8 +348,10 @@ def eof_mid_consume(ctx: ClientContext) -> None:
     if reply.ok:
         got = ctx.payload_of(reply.result, "consume")
         ctx.check(got == payload, f"a truncated response was reported as a {len(got)}-byte payload")
+        ctx.note("retried transparently: the right payload")
         return
     ctx.expect_error(reply, "consume with a truncated response", ["connection"])
+    ctx.note("connection error")
 
 
 @case("errors.connection.reset-before-answer", clauses=("CLIENT-14",))
@@ -396,8 +409,10 @@ def silent_after_accept(ctx: ClientContext) -> None:
     reply = ctx.connect()
     if not reply.ok:
         ctx.expect_error(reply, "connect", ["timeout", "connection"])
+        ctx.note(f"connect failed: {reply.error}")
         return
-    ctx.expect_error(ctx.create_topic(T), "create_topic on a silent connection", ["timeout", "connection"])
+    err = ctx.expect_error(ctx.create_topic(T), "create_topic on a silent connection", ["timeout", "connection"])
+    ctx.note(f"connect succeeded, the first request failed: {err}")
 
 
 @case("errors.timeout.closes-connection", clauses=("CLIENT-11",), options=FAST)
@@ -420,8 +435,11 @@ def late_answer(ctx: ClientContext) -> None:
     reply = ctx.consume(T, 0)
     if not reply.ok:
         ctx.expect_error(reply, "consume after the timeout", ["connection", "usage", "timeout"])
+        ctx.note(f"the next consume failed cleanly ({reply.error}) and worked after a reconnect")
         ctx.ok(ctx.connect(), "connect again")
         reply = ctx.consume(T, 0)
+    else:
+        ctx.note("the next consume succeeded")
     got = ctx.payload_of(ctx.ok(reply, "consume after the timeout"), "consume")
     ctx.check(got == b"zero", f"consume of offset 0 returned {got!r}")
 
@@ -503,6 +521,5 @@ def edge_names(ctx: ClientContext) -> None:
     """The shortest valid names ("a", "-", "_", ".") are accepted: local checks do not reject valid names."""
     ctx.ok(ctx.connect(), "connect")
     for name in ("a", "-", "_", "."):
-        result = ctx.ok(ctx.create_topic(name), f"create_topic({name!r})")
-        ctx.check(result.get("topic") == name, f"create_topic({name!r}) reported {result.get('topic')!r}")
+        check_echo(ctx, ctx.ok(ctx.create_topic(name), f"create_topic({name!r})"), name, f"create_topic({name!r})")
 

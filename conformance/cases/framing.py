@@ -5,7 +5,16 @@ from __future__ import annotations
 from conformance._case import Level, case
 from conformance._context import ClientContext
 from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE, hexline, i32, i64, split_requests
-from conformance.cases._util import BINARY, UTF8_TEXT, be32, expect_field, expect_length, expect_ms_timestamp
+from conformance.cases._util import (
+    BINARY,
+    UTF8_TEXT,
+    be32,
+    check_echo,
+    expect_field,
+    expect_length,
+    expect_ms_timestamp,
+    wrong_timestamp_unit,
+)
 
 T = "probe-a"
 
@@ -153,8 +162,8 @@ def payload_utf8_bytes(ctx: ClientContext) -> None:
 
 @case("framing.lengths.topic-utf8-bytes", clauses=("WIRE-3", "CLIENT-2", "REQ-3"))
 def topic_utf8_bytes(ctx: ClientContext) -> None:
-    """A topic with multibyte characters ("café-☕", 6 characters, 10 bytes) is either refused locally
-    (SEM-2 forbids it) or, if sent, sent with topic_length 10, its UTF-8 byte length."""
+    """A topic with multibyte characters ("café-☕", 6 characters, 9 bytes) is either refused locally
+    (SEM-2 forbids it) or, if sent, sent with topic_length 9, its UTF-8 byte length."""
     topic = "café-☕"
     encoded = topic.encode("utf-8")
     ctx.ok(ctx.connect(), "connect")
@@ -162,7 +171,9 @@ def topic_utf8_bytes(ctx: ClientContext) -> None:
     raw = ctx.received(0) if ctx.records() else b""
     if not raw:
         ctx.expect_error(reply, "create_topic with a multibyte name that was not sent", ["usage"])
+        ctx.note("refused locally, nothing sent")
         return
+    ctx.note("sent, and refused by the broker")
     expect_field(ctx, raw, 5, be32(len(encoded)), "topic_length")
     expect_field(ctx, raw, 9, encoded, "topic")
     ctx.expect_error(reply, "create_topic of an invalid name", ["broker", "usage"])
@@ -265,6 +276,23 @@ def timestamp_consume(ctx: ClientContext) -> None:
     _timestamp_case(ctx, CONSUME)
 
 
+@case("framing.timestamp.unit-is-milliseconds", clauses=("SEM-7", "WIRE-1"))
+def timestamp_unit(ctx: ClientContext) -> None:
+    """Every request's timestamp, if it is a clock time, is in milliseconds: a value within a day of the wall
+    clock in seconds, microseconds or nanoseconds is a wrong value (how near the clock it is, is CLIENT-18's)."""
+    ctx.ok(ctx.connect(), "connect")
+    ctx.create_topic(T)
+    ctx.produce(T, b"x")
+    ctx.consume(T, 0)
+    now = ctx.now_ms()
+    requests = ctx.split(0).requests
+    ctx.check(len(requests) == 3, f"the broker received {len(requests)} whole requests, expected 3")
+    for r in requests:
+        unit = wrong_timestamp_unit(r.timestamp, now)
+        if unit is not None:
+            ctx.fail(f"the {r.type_name} timestamp is {r.timestamp}: the time in {unit}, not milliseconds (SEM-7)")
+
+
 # -- correlation ids ------------------------------------------------------------------------
 
 
@@ -302,8 +330,7 @@ def create_topic_bytewise(ctx: ClientContext) -> None:
     """The CREATE_TOPIC success response, sent one byte at a time, is read whole and reports the topic."""
     ctx.ok(ctx.connect(), "connect")
     ctx.fault("create_topic:slice=1")
-    result = ctx.ok(ctx.create_topic(T), "create_topic")
-    ctx.check(result.get("topic") == T, f"reported topic {result.get('topic')!r}, expected {T!r}")
+    check_echo(ctx, ctx.ok(ctx.create_topic(T), "create_topic"), T, "create_topic answered byte by byte")
 
 
 @case("framing.response.produce-byte-by-byte", clauses=("WIRE-5", "CLIENT-3", "RESP-5"))
@@ -366,27 +393,43 @@ def larger_than_4k(ctx: ClientContext) -> None:
     ctx.check(got == payload, f"payload of {len(got)} bytes differs from the {len(payload)} stored")
 
 
-@case(
-    "framing.response.coalesced-with-next-frame",
-    clauses=("WIRE-5", "CLIENT-3", "CONN-9"),
-    options={"idle_timeout": 1.0},
-)
+@case("framing.response.long-text-in-segments", clauses=("CLIENT-3", "RESP-6", "WIRE-3"))
+def long_text_in_segments(ctx: ClientContext) -> None:
+    """A CONSUME response carrying 12 KiB of UTF-8 text (larger than a 4 KiB read) arrives in segments of
+    1,400 bytes, 5 ms apart: it is read whole, and the text comes back byte for byte."""
+    text = ("Grüße aus Köln, ☕ und 🐍; " * 500).encode()[: 12 * 1024]
+    ctx.setup(T, text)
+    ctx.fault("consume:slice=1400/5")
+    got = ctx.payload_of(ctx.ok(ctx.consume(T, 0), "consume of 12 KiB of text in segments"), "consume")
+    if got != text:
+        ctx.fail(f"the {len(text)}-byte text came back as {len(got)} bytes: the answer was not read whole (CLIENT-3)")
+
+
+@case("framing.response.coalesced-with-next-frame", clauses=("WIRE-5", "CLIENT-3", "CONN-9"))
 def coalesced(ctx: ClientContext) -> None:
     """A PRODUCE answer that arrives in one segment together with the next frame (here the unsolicited
-    00 00 00 00 00 08: the answer is delayed 1.3 s, past the broker's 1 s idle timeout, and the frame follows
-    it at once) is read exactly: the produce succeeds with its offset, and the frame after it is not taken for
-    the answer to the next request."""
+    00 00 00 00 00 08, the broker keeping the connection open) is read exactly: the produce succeeds with its
+    offset, and the frame after it is read too, so the client takes the connection as ended (CONN-9): the
+    next request does not go out on it (it fails, or succeeds on a new connection)."""
     ctx.setup(T)
-    ctx.fault("produce:delay=1300:once")
+    ctx.fault("produce:trailing=000000000008:once")
     result = ctx.ok(ctx.produce(T, b"first"), "produce answered together with the unsolicited frame")
     ctx.check(result.get("offset") == 0, f"reported offset {result.get('offset')}, expected 0")
     sent = bytes(ctx.records()[0].sent)
     ctx.check(sent.endswith(bytes([0, 0, 0, 0, 0, 8])), "harness: the broker did not send the unsolicited frame")
     reply = ctx.produce(T, b"second")
+    on_old = len(ctx.split(0).of_type(PRODUCE))
+    ctx.check(
+        on_old == 1,
+        "the next PRODUCE went out on the connection whose unsolicited frame arrived with the last answer: the "
+        "bytes after that answer in its segment were not read (CLIENT-3, CONN-9: nothing more is sent on it)",
+    )
     if reply.ok:
         ctx.check(reply.result.get("offset") == 1, f"next produce reported offset {reply.result.get('offset')}")
+        ctx.note("the next produce succeeded on a new connection")
     else:
         ctx.expect_error(reply, "the request after the coalesced frames", ["connection"])
+        ctx.note(f"the next produce failed with a connection error: {reply.error}")
 
 
 @case("framing.response.late-within-timeout", clauses=("CLIENT-3", "CLIENT-11"))
@@ -447,9 +490,7 @@ def echo_decoded(ctx: ClientContext) -> None:
     """The topic reported by create_topic is decoded from the echo with its u16 length: exactly the name,
     no stray bytes."""
     ctx.ok(ctx.connect(), "connect")
-    result = ctx.ok(ctx.create_topic(T), "create_topic")
-    got = result.get("topic")
-    ctx.check(got == T, f"reported topic {got!r}, expected {T!r}")
+    check_echo(ctx, ctx.ok(ctx.create_topic(T), "create_topic"), T, "create_topic")
 
 
 @case("framing.create-topic.echo-255-bytes", clauses=("RESP-4", "CLIENT-16", "SEM-2"))
@@ -457,9 +498,7 @@ def echo_255(ctx: ClientContext) -> None:
     """A 255-byte name (the longest valid) is created and reported back exactly."""
     name = ("abcdefghij" * 26)[:255]
     ctx.ok(ctx.connect(), "connect")
-    result = ctx.ok(ctx.create_topic(name), "create_topic")
-    got = result.get("topic")
-    ctx.check(got == name, f"reported topic of {len(str(got))} characters differs from the 255-byte name")
+    check_echo(ctx, ctx.ok(ctx.create_topic(name), "create_topic"), name, "create_topic of a 255-byte name")
 
 
 @case("framing.produce.offsets-reported", clauses=("RESP-5", "SEM-4"))

@@ -83,8 +83,11 @@ def _after_connect_fault(ctx: ClientContext, rule: str) -> None:
         reply = ctx.create_topic(T)
     if not reply.ok:
         ctx.expect_error(reply, f"first step under {rule!r}", ["connection"])
+        ctx.note(f"the first step failed with a connection error ({reply.op})")
         ctx.ok(ctx.connect(), "connect again")
         ctx.ok(ctx.create_topic(T), "create_topic after connecting again")
+    else:
+        ctx.note("retried transparently")
     ctx.check(ctx.broker.topics().get(T) is not None, f"topic {T!r} was not created")
 
 
@@ -247,6 +250,7 @@ def broker_restart(ctx: ClientContext) -> None:
     reply = ctx.create_topic(T)
     if not reply.ok:
         ctx.expect_error(reply, "create_topic after the broker restarted", ["connection"])
+    ctx.note("the first request " + ("succeeded on the new broker" if reply.ok else "failed with a connection error"))
     ctx.ok(ctx.connect(), "connect to the restarted broker")
     if not reply.ok:
         ctx.ok(ctx.create_topic(T), "create_topic on the restarted broker")
@@ -264,6 +268,7 @@ def broker_restart_next_call(ctx: ClientContext) -> None:
     if not first.ok:
         ctx.expect_error(first, "first call after the restart", ["connection"])
         ctx.ok(ctx.create_topic(T), "second call after the restart (no connect in between)")
+    ctx.note("reached the new broker " + ("on the first call" if first.ok else "on the second call"))
     ctx.check(T in ctx.broker.topics(), "the restarted broker never got the topic")
 
 
@@ -286,6 +291,7 @@ def retry_create(ctx: ClientContext) -> None:
     reply = ctx.create_topic(T)
     if not reply.ok:
         ctx.expect_error(reply, "create_topic on a dropped connection", ["broker"], "TOPIC_ALREADY_EXISTS")
+    ctx.note("the retry " + ("created the topic" if reply.ok else "found it created: TOPIC_ALREADY_EXISTS"))
     n = ctx.connections_opened()
     ctx.check(n == 2, f"{n} connection(s) opened, expected 2: the dropped one and the one of the retry")
     retried = [r.type_name for r in ctx.split(1).requests]
@@ -295,7 +301,7 @@ def retry_create(ctx: ClientContext) -> None:
 # -- no silent duplicate PRODUCE ----------------------------------------------------------------
 
 
-def _no_duplicate(ctx: ClientContext, rule: str) -> None:
+def _no_duplicate(ctx: ClientContext, rule: str) -> Reply:
     """A resend goes out before the call returns, so the broker has it by the time the driver replies."""
     ctx.setup(T)
     ctx.fault(rule)
@@ -305,6 +311,8 @@ def _no_duplicate(ctx: ClientContext, rule: str) -> None:
     ctx.check(n == 1, f"the PRODUCE was sent {n} times and {how}")
     stored = len(ctx.stored(T))
     ctx.check(stored <= 1, f"the broker holds {stored} copies of one produced message")
+    ctx.note("the produce succeeded" if reply.ok else f"the produce failed: {reply.error}")
+    return reply
 
 
 @case("lifecycle.no-duplicate.produce-after-eof", clauses=("CLIENT-13", "CONN-14"))
@@ -327,8 +335,9 @@ def dup_truncated(ctx: ClientContext) -> None:
 
 @case("lifecycle.no-duplicate.produce-after-timeout", clauses=("CLIENT-13", "CLIENT-11"), options=FAST)
 def dup_timeout(ctx: ClientContext) -> None:
-    """A PRODUCE answered too late (1 s, timeout 500 ms) times out and is not sent a second time."""
-    _no_duplicate(ctx, "produce:delay=1000:once")
+    """A PRODUCE answered too late (1 s, timeout 500 ms) fails with a timeout, and is not sent a second time."""
+    reply = _no_duplicate(ctx, "produce:delay=1000:once")
+    ctx.expect_error(reply, "produce answered 1 s late with a 500 ms timeout", ["timeout"])
 
 
 @case("lifecycle.no-duplicate.produce-after-unsolicited", clauses=("CLIENT-13", "CONN-9"))
@@ -375,6 +384,7 @@ def idle_request(ctx: ClientContext) -> None:
     reply = ctx.produce(T, b"after-idle")
     if not reply.ok:
         ctx.expect_error(reply, "produce after the idle close", ["connection"])
+    ctx.note("the request " + ("succeeded on a new connection" if reply.ok else "failed with a connection error"))
 
 
 @case("lifecycle.idle.connect-after-idle-close", clauses=("CONN-9", "CONN-1"), options=IDLE)

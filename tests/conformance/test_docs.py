@@ -61,6 +61,8 @@ def test_python_example_driver_passes_some_cases(tmp_path: Path) -> None:
         "errors.protocol.wrong-correlation-id",
         "errors.client-check.empty-topic",
         "lifecycle.connect.request-before-connect-fails",
+        "pipelining.order.mixed-100",
+        "pipelining.end.eof-after-five-answers",
     ]
     with Runner([sys.executable, str(script)], strict=True) as runner:
         results = runner.run([REGISTRY.get(c) for c in picked])

@@ -13,7 +13,7 @@ import sys
 import traceback
 from typing import Any
 
-from megaclient import DEFECTS, BrokerError, Client, ClientError
+from megaclient import ALTERNATIVES, DEFECTS, BrokerError, Client, ClientError
 
 
 def handle(state: dict[str, Any], cmd: dict[str, Any], defect: str | None) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def handle(state: dict[str, Any], cmd: dict[str, Any], defect: str | None) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--defect", choices=sorted(DEFECTS))
+    parser.add_argument("--defect", choices=sorted({*DEFECTS, *ALTERNATIVES}))
     defect = parser.parse_args().defect
     state: dict[str, Any] = {}
     for line in sys.stdin:

@@ -27,11 +27,21 @@ DEFECTS = {
     "no-timeout": "no timeout on any socket operation",
     "never-close": "close() forgets the socket without closing it",
     "timestamp-seconds": "timestamps in seconds instead of milliseconds",
+    "timestamp-microseconds": "timestamps in microseconds instead of milliseconds",
+    "discard-extra-bytes": "whatever a read brings after the response it waited for is thrown away",
     "echo-misread": "CREATE_TOPIC echo decoded without its 2-byte length (the reference client's bug)",
     "constant-cid": "correlation id 1 for every request",
     "lax-success-flag": "any non-zero success flag taken as success",
     "resend-produce-on-timeout": "a PRODUCE that timed out is resent on a new connection",
     "no-idle-check": "bytes waiting while no request is pending are not looked at before the next request",
+}
+
+#: Behaviours that differ from the default and still conform: each must pass the cases named for it.
+ALTERNATIVES = {
+    "stray-bytes-fail-next-call": (
+        "bytes found waiting while nothing is pending drop the connection, and the next call fails with a "
+        "connection error instead of reconnecting (CLIENT-9 allows it; CLIENT-19, a SHOULD, would reconnect)"
+    ),
 }
 
 PRODUCE, CONSUME, CREATE_TOPIC = 1, 2, 3
@@ -86,7 +96,7 @@ class BrokerError(ClientError):
 
 class Client:
     def __init__(self, host: str, port: int, timeout: float, defect: str | None = None) -> None:
-        if defect is not None and defect not in DEFECTS:
+        if defect is not None and defect not in DEFECTS and defect not in ALTERNATIVES:
             raise ValueError(f"unknown defect {defect!r}")
         self.host, self.port, self.defect = host, port, defect
         self.timeout = None if defect == "no-timeout" else timeout
@@ -139,6 +149,8 @@ class Client:
             raise UsageError(f"client is {self.state}: call connect first")
         if self.sock is not None and self.defect != "no-idle-check" and self._dead_or_dirty(self.sock):
             self._drop()
+            if self.defect == "stray-bytes-fail-next-call":
+                raise ConnError("bytes arrived while no request was pending: the connection was dropped")
         if self.sock is None:
             self.connect()  # the next call after a drop reconnects (CLIENT-19)
         assert self.sock is not None
@@ -164,7 +176,11 @@ class Client:
         return struct.pack("<i" if self.defect == "little-endian" else ">i", n)
 
     def _timestamp(self) -> int:
-        return int(time.time()) if self.defect == "timestamp-seconds" else int(time.time() * 1000)
+        if self.defect == "timestamp-seconds":
+            return int(time.time())
+        if self.defect == "timestamp-microseconds":
+            return time.time_ns() // 1000
+        return time.time_ns() // 1_000_000
 
     def _cid(self) -> int:
         if self.defect == "constant-cid":
@@ -217,6 +233,12 @@ class Client:
         return exact
 
     def _exchange(self, mtype: int, topic: str, payload: bytes = b"", offset: int = 0) -> tuple:  # type: ignore[type-arg]
+        result = self._exchange_once(mtype, topic, payload, offset)
+        if self.defect == "discard-extra-bytes":
+            self._discard_rest()
+        return result
+
+    def _exchange_once(self, mtype: int, topic: str, payload: bytes = b"", offset: int = 0) -> tuple:  # type: ignore[type-arg]
         sock = self._ensure()
         cid = self._cid()
         try:
@@ -233,7 +255,7 @@ class Client:
             if rcid != cid and self.defect != "no-cid-check":
                 raise ProtoError(f"response correlation id {rcid}, expected {cid}")
             if success == 0:
-                raise BrokerError(take(1)[0])
+                raise BrokerError(struct.unpack(">b", take(1))[0])  # error_code is an i8
             if success != 1 and self.defect != "lax-success-flag":
                 raise ProtoError(f"success flag {success}")
             (ts,) = struct.unpack(">q", take(8))
@@ -266,6 +288,15 @@ class Client:
         except OSError as exc:
             self._drop()
             raise ConnError(f"connection failed: {exc}") from exc
+
+    def _discard_rest(self) -> None:
+        """discard-extra-bytes: read whatever is there right now and throw it away."""
+        sock = self.sock
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            while select.select([sock], [], [], 0)[0] and sock.recv(65536, socket.MSG_DONTWAIT):
+                pass
 
     def _retrying(self, mtype: int, topic: str, payload: bytes = b"", offset: int = 0) -> tuple:  # type: ignore[type-arg]
         """CONSUME and CREATE_TOPIC are safe to repeat after a dropped connection (CLIENT-20)."""
