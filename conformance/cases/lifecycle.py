@@ -358,13 +358,14 @@ def dup_protocol(ctx: ClientContext) -> None:
 UNSOLICITED = bytes([0, 0, 0, 0, 0, 8])
 
 
-def _go_idle(ctx: ClientContext) -> None:
-    """Set up, then stay idle until the broker has sent the unsolicited frame and shut its side down.
+def _go_idle(ctx: ClientContext, *payloads: bytes) -> None:
+    """Set up (producing ``payloads``), then stay idle until the broker has sent the unsolicited frame and
+    shut its side down.
 
     The broker records its close reason as it writes the frame and its FIN, in one step; the record only
     counts as closed later, once the client closes too (or the broker stops lingering).
     """
-    ctx.setup(T)
+    ctx.setup(T, *payloads)
 
     def idle_closed() -> bool:
         rec = ctx.records()[0]
@@ -404,11 +405,14 @@ def idle_next_call(ctx: ClientContext) -> None:
 
 @case("lifecycle.idle.no-duplicate-after-idle-close", clauses=("CLIENT-13", "CONN-9"), options=IDLE)
 def idle_no_dup(ctx: ClientContext) -> None:
-    """A PRODUCE after an idle close is stored at most once."""
-    _go_idle(ctx)
+    """A PRODUCE after an idle close is stored at most once, and so is the PRODUCE answered before the close:
+    the client does not send it again on its new connection (in case the close had lost it)."""
+    _go_idle(ctx, b"before-idle")
     ctx.produce(T, b"after-idle")
-    stored = len(ctx.stored(T))
-    ctx.check(stored <= 1, f"the broker holds {stored} copies of one produced message")
+    stored = ctx.stored(T)
+    for payload in (b"before-idle", b"after-idle"):
+        copies = stored.count(payload)
+        ctx.check(copies <= 1, f"the broker holds {copies} copies of the message {payload!r}, produced once")
 
 
 # -- state across connections ------------------------------------------------------------------
