@@ -52,8 +52,9 @@ def expect_ms_timestamp(ctx: ClientContext, value: int, before_ms: int, after_ms
     low, high = before_ms - CLOCK_SLACK_MS, after_ms + CLOCK_SLACK_MS
     if not low <= value <= high:
         hint = ""
-        if low // 1000 <= value <= high // 1000 + 1:
-            hint = " (that is the time in seconds, not milliseconds)"
+        unit = wrong_timestamp_unit(value, before_ms)
+        if unit is not None:
+            hint = f" (that is the time in {unit}, not milliseconds)"
         elif value and low <= int.from_bytes(value.to_bytes(8, "big", signed=True), "little", signed=True) <= high:
             hint = " (that is the time in milliseconds, little-endian)"
         ctx.fail(f"{what} timestamp is {value}, expected milliseconds since the epoch near {before_ms}{hint}")

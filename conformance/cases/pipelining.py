@@ -221,12 +221,13 @@ def coalesced(ctx: ClientContext) -> None:
 @case("pipelining.order.answers-split-at-every-byte", clauses=("CLIENT-3", "WIRE-5", "CONN-5"))
 def split_every_byte(ctx: ClientContext) -> None:
     """The answers to 6 requests in flight (PRODUCE, a 300-byte CONSUME, the CREATE_TOPIC echo, an error,
-    UTF-8 text) arrive one byte per segment: every reply is exact."""
+    UTF-8 text) arrive one byte per segment, 1 ms apart (so that the client reads them in pieces): every reply
+    is exact."""
     binary = bytes(range(256)) + bytes(44)
     text = "ünïcödé ✓ text".encode()
     ctx.seed(T, binary, text)
     connect(ctx)
-    ctx.fault("any:slice=1/0")
+    ctx.fault("any:slice=1/1")
     replies = ctx.pipeline(
         [produce(T, b"p"), consume(T, 0), create_topic("pipe-echo"), consume(T, 99), consume(T, 1), produce(T, b"q")]
     )
