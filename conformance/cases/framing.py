@@ -16,6 +16,7 @@ from conformance.cases._util import (
     expect_field,
     expect_length,
     expect_ms_timestamp,
+    wait_closed,
     wrong_timestamp_unit,
 )
 
@@ -433,6 +434,7 @@ def coalesced(ctx: ClientContext) -> None:
     sent = bytes(ctx.records()[0].sent)
     ctx.check(sent.endswith(bytes([0, 0, 0, 0, 0, 8])), "harness: the broker did not send the unsolicited frame")
     reply = ctx.produce(T, b"second")
+    wait_closed(ctx, 0)  # a client that sent on it and then closed it: the broker has read what it sent
     on_old = len(ctx.split(0).of_type(PRODUCE))
     ctx.check(
         on_old == 1,
