@@ -11,10 +11,13 @@ import pytest
 from conformance._runner import Runner
 
 BROKEN_DRIVER = Path(__file__).parent / "broken_clients" / "driver.py"
+#: The kit's AsyncMessageClient with one planted defect (``--defect NAME``), behind the bundled driver.
+ASYNC_DRIVER = Path(__file__).parent / "broken_clients" / "async_driver.py"
 
 
 def broken_driver(defect: str | None) -> list[str]:
-    """The command line of the standalone test client, correct (``None``) or with one planted defect."""
+    """The command line of the standalone test client, correct (``None``) or with planted defects
+    (``"a"``, or ``"a+b"`` for two)."""
     argv = [sys.executable, str(BROKEN_DRIVER)]
     return argv if defect is None else [*argv, "--defect", defect]
 

@@ -13,6 +13,7 @@ from conformance._runner import Runner
 from conformance.broker import REFERENCE_DEFECTS, reference_defects
 from tests.conformance_broker.broken_brokers import DEFECTS as BROKEN_BROKERS
 
+from .broken_clients.async_driver import DEFECTS as BROKEN_ASYNC_CLIENTS
 from .broken_clients.megaclient import DEFECTS as BROKEN_CLIENTS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "CONFORMANCE.md"
@@ -90,8 +91,10 @@ def test_documented_client_counts_are_the_registrys() -> None:
     for area in AREAS["client"]:
         m = _one(rf"- \*\*{area}\*\* \((\d+): (\d+) MUST, (\d+) SHOULD\)", doc)
         assert tuple(map(int, m.groups())) == _levels([c for c in cases if c.area == area]), area
-    m = _one(r"and (\w+) copies of it, each with one planted defect", doc)
-    assert _WORDS[m.group(1)] == len(BROKEN_CLIENTS)
+    m = _one(r"and (\d+) copies of it, each with one\s+planted defect", doc)
+    assert int(m.group(1)) == len(BROKEN_CLIENTS)
+    m = _one(r"(\d+) broken copies of the kit's own asyncio client", doc)
+    assert int(m.group(1)) == len(BROKEN_ASYNC_CLIENTS)
 
 
 def test_documented_broker_counts_are_the_registrys() -> None:

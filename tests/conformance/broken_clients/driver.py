@@ -1,7 +1,11 @@
 """JSON-lines conformance driver for megaclient.py (docs/CONFORMANCE.md).
 
-    python tests/conformance/broken_clients/driver.py                      # the correct variant
-    python tests/conformance/broken_clients/driver.py --defect recv-once   # one planted defect
+    python tests/conformance/broken_clients/driver.py                        # the correct variant
+    python tests/conformance/broken_clients/driver.py --defect recv-once     # one planted defect
+    python tests/conformance/broken_clients/driver.py --defect no-name-check+char-lengths
+
+One client serves the driver's whole life, as in an application: ``connect`` connects it (again),
+``close`` closes it.
 """
 
 from __future__ import annotations
@@ -11,42 +15,36 @@ import base64
 import json
 import sys
 import traceback
+from collections.abc import Collection
 from typing import Any
 
-from megaclient import ALTERNATIVES, DEFECTS, BrokerError, Client, ClientError
+from megaclient import BrokerError, Client, ClientError, parse_defects
 
 
-def handle(state: dict[str, Any], cmd: dict[str, Any], defect: str | None) -> dict[str, Any]:
+def handle(state: dict[str, Any], cmd: dict[str, Any], defects: Collection[str] | None) -> dict[str, Any]:
     op = cmd.get("op")
-    client: Client | None = state.get("client")
+    client: Client = state.setdefault("client", Client(defects or ()))
     if op == "connect":
-        if client is not None:
-            client.close()
-        client = Client(str(cmd["host"]), int(cmd["port"]), int(cmd.get("timeout_ms", 5000)) / 1000, defect)
-        state["client"] = client
-        client.connect()
+        client.connect(str(cmd["host"]), int(cmd["port"]), int(cmd.get("timeout_ms", 5000)) / 1000)
         return {}
     if op == "close":
-        if client is not None:
-            client.close()
+        client.close()
         return {}
-    if op not in ("create_topic", "produce", "consume"):
-        raise LookupError(op)
-    if client is None:
-        raise ClientError("not connected")
     if op == "create_topic":
         return {"topic": client.create_topic(str(cmd["topic"]))}
     if op == "produce":
         payload = base64.b64decode(str(cmd["payload"]))
         return {"offset": client.produce(str(cmd["topic"]), payload)}
-    payload, nxt, ts = client.consume(str(cmd["topic"]), int(cmd["offset"]))
-    return {"payload": base64.b64encode(payload).decode("ascii"), "next_offset": nxt, "timestamp": ts}
+    if op == "consume":
+        payload, nxt, ts = client.consume(str(cmd["topic"]), int(cmd["offset"]))
+        return {"payload": base64.b64encode(payload).decode("ascii"), "next_offset": nxt, "timestamp": ts}
+    raise LookupError(op)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--defect", choices=sorted({*DEFECTS, *ALTERNATIVES}))
-    defect = parser.parse_args().defect
+    parser.add_argument("--defect", type=parse_defects, default=frozenset(), help="defects, joined by '+'")
+    defects = parser.parse_args().defect
     state: dict[str, Any] = {}
     for line in sys.stdin:
         if not line.strip():
@@ -54,7 +52,7 @@ def main() -> None:
         cmd = json.loads(line)
         reply: dict[str, Any] = {"id": cmd.get("id")}
         try:
-            reply.update(ok=True, result=handle(state, cmd, defect))
+            reply.update(ok=True, result=handle(state, cmd, defects))
         except BrokerError as exc:
             reply.update(ok=False, error={"type": "broker", "code": exc.name, "message": str(exc)})
         except ClientError as exc:
