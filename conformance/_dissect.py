@@ -27,8 +27,8 @@ from ._wire import (
     TYPE_NAMES,
     WireRequest,
     WireResponse,
-    i32,
-    i64,
+    read_i32,
+    read_i64,
     request_fields,
     response_fields,
     split_requests,
@@ -157,9 +157,9 @@ def _response_value(r: WireResponse, name: str, raw: bytes) -> str:
         code = r.error_code or 0
         return f"{code} {CODE_NAMES.get(code, 'undefined')}"
     if name == "timestamp":
-        return timestamp_text(i64(raw, 0))
+        return timestamp_text(read_i64(raw, 0))
     if name in ("offset", "next_offset", "payload_length"):
-        return str(i32(raw, 0))
+        return str(read_i32(raw, 0))
     if name == "topic_len":
         return str(int.from_bytes(raw, "big"))
     if name == "topic":

@@ -29,14 +29,29 @@ MAX_PAYLOAD = MAX_PAYLOAD_BYTES
 MAX_TOPIC = MAX_TOPIC_BYTES
 
 
-def i32(data: bytes, at: int) -> int:
+def read_i32(data: bytes, at: int) -> int:
     """The big-endian signed 32-bit integer at ``at``."""
     return int.from_bytes(data[at : at + 4], "big", signed=True)
 
 
-def i64(data: bytes, at: int) -> int:
+def read_i64(data: bytes, at: int) -> int:
     """The big-endian signed 64-bit integer at ``at``."""
     return int.from_bytes(data[at : at + 8], "big", signed=True)
+
+
+def pack_i32(value: int) -> bytes:
+    """``value`` as the spec's i32: 4 bytes, big-endian, two's complement."""
+    return value.to_bytes(4, "big", signed=True)
+
+
+def pack_i64(value: int) -> bytes:
+    """``value`` as the spec's i64: 8 bytes, big-endian, two's complement."""
+    return value.to_bytes(8, "big", signed=True)
+
+
+def pack_u16(value: int) -> bytes:
+    """``value`` as the u16 of the CREATE_TOPIC echo: 2 bytes, big-endian, unsigned."""
+    return value.to_bytes(2, "big", signed=False)
 
 
 @dataclass(frozen=True)
@@ -96,9 +111,9 @@ def split_requests(data: bytes, *, cut: bool = False) -> Split:
     while pos < n:
         if n - pos < 9:
             return Split(tuple(requests), data[pos:], f"{n - pos} trailing bytes, too few for a request header")
-        cid = i32(data, pos)
+        cid = read_i32(data, pos)
         mtype = data[pos + 4]
-        tlen = i32(data, pos + 5)
+        tlen = read_i32(data, pos + 5)
         if mtype not in TYPE_NAMES:
             return Split(tuple(requests), data[pos:], f"byte {pos + 4} is message_type 0x{mtype:02x}, not 1, 2 or 3")
         if not 0 <= tlen <= MAX_TOPIC:
@@ -107,9 +122,9 @@ def split_requests(data: bytes, *, cut: bool = False) -> Split:
         head = 9 + tlen + tail
         if n - pos < head:
             return Split(tuple(requests), data[pos:], f"{n - pos} trailing bytes, an incomplete request")
-        ts = i64(data, pos + 9 + tlen)
-        offset = i32(data, pos + 17 + tlen) if mtype == CONSUME else None
-        plen = i32(data, pos + head - 4)
+        ts = read_i64(data, pos + 9 + tlen)
+        offset = read_i32(data, pos + 17 + tlen) if mtype == CONSUME else None
+        plen = read_i32(data, pos + head - 4)
         if not 0 <= plen <= MAX_PAYLOAD:
             return Split(tuple(requests), data[pos:], f"payload_length {plen} at byte {pos + head - 4}")
         if n - pos < head + plen and not cut:
@@ -240,7 +255,7 @@ def split_responses(data: bytes, request_types: Sequence[int], *, cut: bool = Fa
         left = n - pos
         if left < 5:
             return stop(f"{left} trailing bytes, too few for a response header")
-        cid = i32(data, pos)
+        cid = read_i32(data, pos)
         success = data[pos + 4]
         rtype = request_types[pending] if pending < len(request_types) else None
         if success == 0:
@@ -267,16 +282,16 @@ def split_responses(data: bytes, request_types: Sequence[int], *, cut: bool = Fa
         else:
             if left < 21:
                 return stop(f"{left} trailing bytes, an incomplete {name} success")
-            plen = i32(data, pos + 17)
+            plen = read_i32(data, pos + 17)
             if not 0 <= plen <= MAX_PAYLOAD:
                 return stop(f"payload_length {plen} at byte {pos + 17}")
             size = 21 + plen
         if left < size and not (cut and rtype != PRODUCE):
             return stop(f"{left} trailing bytes, an incomplete {name} success of {size} bytes")
         raw = data[pos : pos + size]
-        ts = i64(raw, 5)
+        ts = read_i64(raw, 5)
         if rtype == PRODUCE:
-            response = WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, offset=i32(raw, 13))
+            response = WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, offset=read_i32(raw, 13))
         elif rtype == CREATE_TOPIC:
             response = WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, length=size - 15, body=raw[15:])
         else:
@@ -288,7 +303,7 @@ def split_responses(data: bytes, request_types: Sequence[int], *, cut: bool = Fa
                 pending,
                 rtype,
                 timestamp=ts,
-                next_offset=i32(raw, 13),
+                next_offset=read_i32(raw, 13),
                 length=size - 21,
                 body=raw[21:],
             )

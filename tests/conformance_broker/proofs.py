@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conformance import CaseResult
 from conformance._case import Case
-from conformance._runner import CaseResult
 from conformance.broker import broker_cases
 from tests.conformance.case_proofs import Proof, ProofTable, coverage_markdown, doc_block, with_doc_block
 

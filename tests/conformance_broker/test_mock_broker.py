@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from conformance import CaseResult
 from conformance._case import Level
-from conformance._runner import CaseResult
 from conformance.broker import BrokerRunner, Target, broker_cases, is_reference_defect, verdict_lines, verdicts
 from mock_broker import ThreadedMockBroker
 

@@ -6,9 +6,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from conformance._wire import MAX_PAYLOAD, hexline
-from conformance._wire import i32 as get_i32
-from conformance._wire import i64 as get_i64
+from conformance._wire import MAX_PAYLOAD, hexline, pack_i32, pack_i64, read_i32, read_i64
 from conformance.broker._context import BrokerContext, Connection
 from conformance.broker._frames import (
     INVALID_OFFSET,
@@ -20,8 +18,6 @@ from conformance.broker._frames import (
     create_topic,
     describe_response,
     error,
-    i32,
-    i64,
     produce,
     produce_ok,
 )
@@ -123,10 +119,10 @@ def _offset_of(ctx: BrokerContext, conn: Connection, cid: int, ts: int, what: st
     """Read one PRODUCE success (17 bytes) and return its offset, checking every other field."""
     raw = conn.read_exact(17, what)
     ctx.check(
-        get_i32(raw, 0) == cid and raw[4] == 1 and get_i64(raw, 5) == ts,
+        read_i32(raw, 0) == cid and raw[4] == 1 and read_i64(raw, 5) == ts,
         f"{what}: expected a PRODUCE success for correlation id {cid} with timestamp {ts}, got {hexline(raw)}",
     )
-    return get_i32(raw, 13)
+    return read_i32(raw, 13)
 
 
 @broker_case("semantics.offsets-across-connections", clauses=("SEM-4", "SEM-5", "CONN-3"))
@@ -226,13 +222,13 @@ def _produce_answers(ctx: BrokerContext, conn: Connection, batch: list[_Sent], w
         answer = conn.peek(_PRODUCE_OK_LEN)
         if len(answer) < _PRODUCE_OK_LEN:
             ctx.fail(f"{what}: answer {index + 1} of {len(batch)}: {conn.why_short(len(answer), _PRODUCE_OK_LEN)}")
-        if answer[:13] != i32(sent.cid) + b"\x01" + i64(sent.timestamp):
+        if answer[:13] != pack_i32(sent.cid) + b"\x01" + pack_i64(sent.timestamp):
             conn.linger(0.05)
             ctx.fail(
                 f"{what}: answer {index + 1} of {len(batch)} should be a PRODUCE success for correlation id "
                 f"{sent.cid} echoing timestamp {sent.timestamp}; got {describe_response(conn.peek(24))}"
             )
-        offsets.append(get_i32(conn.take(_PRODUCE_OK_LEN), 13))
+        offsets.append(read_i32(conn.take(_PRODUCE_OK_LEN), 13))
     return offsets
 
 
@@ -251,23 +247,23 @@ def _read_back(
         step = f"{what}: CONSUME of offset {offset:,} (given to {sent})"
         conn.fill(_CONSUME_HEAD_LEN)
         head = conn.peek(_CONSUME_HEAD_LEN)
-        start = i32(cid) + b"\x01"
+        start = pack_i32(cid) + b"\x01"
         if len(head) < _CONSUME_HEAD_LEN and head[:5] == start[: len(head)]:
             ctx.fail(f"{step}: {conn.why_short(len(head), _CONSUME_HEAD_LEN)}")
-        if head[:5] != start or get_i32(head, 13) != offset + 1:
+        if head[:5] != start or read_i32(head, 13) != offset + 1:
             conn.linger(0.05)
             ctx.fail(
                 f"{step}, answer {index + 1} of {len(offsets)}: expected a CONSUME success for correlation id {cid} "
                 f"with next_offset {offset + 1:,}; got {describe_response(conn.peek(32))}"
             )
-        size = get_i32(head, 17)
+        size = read_i32(head, 17)
         if not 0 <= size <= MAX_PAYLOAD:
             ctx.fail(f"{step}: the answer gives payload_length {size}")
         conn.fill(_CONSUME_HEAD_LEN + size)
         answer = conn.take(_CONSUME_HEAD_LEN + size)
         if len(answer) < _CONSUME_HEAD_LEN + size:
             ctx.fail(f"{step}: {conn.why_short(len(answer), _CONSUME_HEAD_LEN + size)}")
-        payload, stamp = answer[_CONSUME_HEAD_LEN:], get_i64(answer, 5)
+        payload, stamp = answer[_CONSUME_HEAD_LEN:], read_i64(answer, 5)
         if payload != sent.payload or stamp != sent.timestamp:
             mismatches.append(f"offset {offset:,} was given to {sent} but reads {_whose(payload)} (timestamp {stamp})")
     return mismatches
