@@ -61,12 +61,6 @@ class CaseResult:
         self.reason = bounded(self.reason, REASON_CHARS)
         self.note = bounded(self.note, NOTE_CHARS)
 
-    def record(self) -> dict[str, Any]:
-        """The case's JSON record (``--json``; docs/CONFORMANCE.md section 3 has the schema)."""
-        from ._results import case_record  # noqa: PLC0415  (_results builds on this module)
-
-        return case_record(self)
-
 
 def verdict(level: Level, failed: bool, strict: bool) -> Outcome:
     """pass, or for a failure: fail for MUST (or SHOULD with --strict), non-strict for SHOULD."""

@@ -1,6 +1,6 @@
 """The broker's sans-IO core: request bytes in, output steps out, with no socket and no loop.
 
-Expected answers are spelled out by hand (``_mb_support``), as in the socket-level tests.
+Expected answers are spelled out by hand (``_raw``), as in the socket-level tests.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from mock_broker._record import ConnectionRecord
 from mock_broker._steps import Close, Reset, Sleep, Sliced, Write
 from mock_broker._storage import TopicStore
 
-from ._mb_support import (
+from ._raw import (
     TS,
     consume,
     consume_ok,

@@ -17,7 +17,7 @@ from mega_client.protocol import (
 )
 from mock_broker import BrokerConfig, MockBroker, StoredMessage, ThreadedMockBroker
 
-from ._mb_support import (
+from ._raw import (
     RawClient,
     consume,
     create,
