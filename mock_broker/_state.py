@@ -37,6 +37,7 @@ class LiveConnection(Protocol):
 
     def pool_admitted(self) -> None: ...
 
+
 #: Bytes one read may bring (asyncio's own read size).
 _READ_BYTES = 256 * 1024
 
@@ -126,7 +127,10 @@ class BrokerState:
         """Give a new connection its id and record."""
         conn_id = self.next_id
         self.next_id += 1
-        record = ConnectionRecord(conn_id, peer, time.time())
+        cfg = self.config
+        record = ConnectionRecord(
+            conn_id, peer, time.time(), new_decoder=cfg.new_decoder, requests_limit=cfg.record_requests_limit
+        )
         self.records.append(record)
         self.live[conn_id] = proto
         return record
