@@ -46,6 +46,20 @@ class Segment(NamedTuple):
     data: bytes
 
 
+class _Transcript:
+    """The bytes of one connection both ways, as kept (made on the first chunk kept)."""
+
+    __slots__ = ("in_kept", "out_kept", "received_truncated", "segments", "sent_truncated")
+
+    def __init__(self) -> None:
+        # Plain tuples: one is made on every read and write; Segment objects when asked for.
+        self.segments: list[tuple[float, Literal["in", "out"], bytes]] = []
+        self.in_kept = 0
+        self.out_kept = 0
+        self.received_truncated = False
+        self.sent_truncated = False
+
+
 class ConnectionRecord:
     """The history of one connection, kept by the broker for inspection.
 
@@ -61,24 +75,22 @@ class ConnectionRecord:
     ``requests_truncated``).
     """
 
+    # What only some connections need (a transcript, applied faults) is made on first use:
+    # the broker keeps a record per connection, idle ones included.
     __slots__ = (
-        "_in_kept",
+        "_faults",
         "_new_decoder",
-        "_out_kept",
         "_requests_limit",
-        "_segments",
+        "_transcript",
         "bytes_received",
         "bytes_sent",
         "close_reason",
         "closed_at",
-        "faults",
         "faults_applied",
         "id",
         "opened_at",
         "peer",
-        "received_truncated",
         "request_count",
-        "sent_truncated",
     )
 
     def __init__(
@@ -99,49 +111,47 @@ class ConnectionRecord:
         self.bytes_received = 0
         self.bytes_sent = 0
         self.faults_applied = 0
-        self.faults: list[AppliedFault] = []
-        self.received_truncated = False
-        self.sent_truncated = False
-        # Made on first use: an idle connection that records nothing costs no list.
-        self._segments: list[tuple[float, Literal["in", "out"], bytes]] | None = None
+        self._faults: list[AppliedFault] | None = None
+        self._transcript: _Transcript | None = None
         self._new_decoder = new_decoder
         self._requests_limit = requests_limit
-        self._in_kept = 0
-        self._out_kept = 0
 
     # -- written by the broker ------------------------------------------------------------
 
     def keep_segment(self, at: float, direction: Literal["in", "out"], data: bytes, limit: int) -> None:
         """Keep a chunk (by reference), up to ``limit`` bytes per direction."""
+        t = self._transcript
+        if t is None:
+            t = self._transcript = _Transcript()
         inbound = direction == "in"
-        kept = self._in_kept if inbound else self._out_kept
+        kept = t.in_kept if inbound else t.out_kept
         if kept + len(data) > limit:
             if inbound:
-                self.received_truncated = True
+                t.received_truncated = True
             else:
-                self.sent_truncated = True
+                t.sent_truncated = True
             if kept >= limit:
                 return
             data = data[: limit - kept]
         if inbound:
-            self._in_kept = kept + len(data)
+            t.in_kept = kept + len(data)
         else:
-            self._out_kept = kept + len(data)
-        if self._segments is None:
-            self._segments = []
-        # A plain tuple: this runs on every read and write; Segment objects are made when asked for.
-        self._segments.append((at, direction, data))
+            t.out_kept = kept + len(data)
+        t.segments.append((at, direction, data))
 
     def add_fault(self, fault: AppliedFault) -> None:
         """Count an application of a fault rule; keep it, up to ``requests_limit`` of them."""
         self.faults_applied += 1
-        if len(self.faults) < self._requests_limit:
-            self.faults.append(fault)
+        if self._faults is None:
+            self._faults = []
+        if len(self._faults) < self._requests_limit:
+            self._faults.append(fault)
 
     @property
     def kept_bytes(self) -> int:
         """Bytes of transcript this record holds (what its memory mostly is)."""
-        return self._in_kept + self._out_kept
+        t = self._transcript
+        return 0 if t is None else t.in_kept + t.out_kept
 
     # -- read by tests ---------------------------------------------------------------------
 
@@ -151,19 +161,37 @@ class ConnectionRecord:
         return self.closed_at is not None
 
     @property
+    def faults(self) -> list[AppliedFault]:
+        """The applied faults, in order (up to the record limit); see :meth:`add_fault`."""
+        return self._faults if self._faults is not None else []
+
+    @property
+    def received_truncated(self) -> bool:
+        """True when bytes were received past the record limit (not kept)."""
+        return self._transcript is not None and self._transcript.received_truncated
+
+    @property
+    def sent_truncated(self) -> bool:
+        """True when bytes were sent past the record limit (not kept)."""
+        return self._transcript is not None and self._transcript.sent_truncated
+
+    @property
     def segments(self) -> list[Segment]:
         """Every chunk recorded, both ways, in the order they crossed the socket."""
-        return [Segment(*s) for s in self._segments or ()]
+        return [Segment(*s) for s in self._segments()]
 
     @property
     def received(self) -> bytes:
         """Every raw byte received (up to the record limit)."""
-        return b"".join(data for _, direction, data in self._segments or () if direction == "in")
+        return b"".join(data for _, direction, data in self._segments() if direction == "in")
 
     @property
     def sent(self) -> bytes:
         """Every raw byte sent (up to the record limit)."""
-        return b"".join(data for _, direction, data in self._segments or () if direction == "out")
+        return b"".join(data for _, direction, data in self._segments() if direction == "out")
+
+    def _segments(self) -> list[tuple[float, Literal["in", "out"], bytes]]:
+        return [] if self._transcript is None else self._transcript.segments
 
     @property
     def requests(self) -> list[Request]:
@@ -204,8 +232,10 @@ class ConnectionRecord:
     def snapshot(self) -> ConnectionRecord:
         """An independent copy (what the threaded broker hands to other threads)."""
         other = copy.copy(self)
-        other.faults = list(self.faults)
-        other._segments = None if self._segments is None else list(self._segments)
+        other._faults = None if self._faults is None else list(self._faults)
+        if self._transcript is not None:
+            other._transcript = copy.copy(self._transcript)
+            other._transcript.segments = list(self._transcript.segments)
         return other
 
     def __repr__(self) -> str:
