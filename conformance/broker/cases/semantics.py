@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conformance._wire import MAX_PAYLOAD, hexline, pack_i32, pack_i64, read_i32, read_i64
 from conformance.broker._context import BrokerContext, Connection
@@ -281,6 +281,88 @@ def _send_reads(ctx: BrokerContext, readers: list[Connection], name: str, offset
     return shares
 
 
+@dataclass
+class _Stress:
+    """The offsets stress between its rounds: its connections, the offset each PRODUCE was given, what is unread."""
+
+    ctx: BrokerContext
+    name: str
+    #: PRODUCEs per producing connection, in all.
+    per: int
+    producers: list[Connection]
+    #: PRODUCEs per producing connection and round (the case halves it when a round takes too long).
+    window: int = STRESS_WINDOW
+    readers: list[Connection] = field(default_factory=list)
+    given: dict[int, _Sent] = field(default_factory=dict)
+    #: Per producing connection: the last offset it was given, and how many of its PRODUCEs were answered.
+    last: list[int] = field(default_factory=lambda: [-1] * STRESS_PRODUCERS)
+    done: list[int] = field(default_factory=lambda: [0] * STRESS_PRODUCERS)
+    #: The offsets given in the last round, read back during the next one.
+    unread: list[int] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+
+    def run_round(self, what: str, *, producing: bool) -> None:
+        """One round: a window of PRODUCEs per connection (when ``producing``) while the last round's offsets are
+        read back on other connections, then their answers checked."""
+        self.producers = [self.ctx.keep_or_reconnect(c, what) for c in self.producers]
+        self.readers = [self.ctx.keep_or_reconnect(c, what) for c in self.readers]
+        batches = self._send_produces(what, producing=producing)
+        if self.unread and not self.readers:
+            self.readers = [self.ctx.connect(f"connect reader {k + 1}") for k in range(STRESS_READERS)]
+        shares = _send_reads(self.ctx, self.readers, self.name, self.unread)
+        for k, (conn, batch) in enumerate(zip(self.producers, batches, strict=True)):
+            if batch:
+                self._take_offsets(k, conn, batch, f"{what}, connection {k + 1}")
+        for r, (conn, share) in enumerate(zip(self.readers, shares, strict=True)):
+            self.mismatches += _read_back(self.ctx, conn, share, self.given, f"{what}, reader {r + 1}")
+        self._check_dense()
+        # The offsets are dense, so this round's are the last ones; they are read back during the next round.
+        total = len(self.given)
+        self.unread = list(range(total - sum(len(b) for b in batches), total))
+
+    def _send_produces(self, what: str, *, producing: bool) -> list[list[_Sent]]:
+        """Each producing connection's next PRODUCEs, pipelined in one write; returns them per connection."""
+        batches: list[list[_Sent]] = []
+        for k, conn in enumerate(self.producers):
+            count = min(self.window, self.per - self.done[k]) if producing else 0
+            batch = [
+                _Sent(k + 1, i, self.ctx.cid(), self.ctx.ts(), _stress_payload(k + 1, i))
+                for i in range(self.done[k] + 1, self.done[k] + count + 1)
+            ]
+            batches.append(batch)
+            if batch:
+                conn.send(
+                    b"".join(produce(s.cid, self.name, s.payload, s.timestamp) for s in batch),
+                    f"{what}: {len(batch)} pipelined PRODUCEs on connection {k + 1}",
+                )
+        return batches
+
+    def _take_offsets(self, k: int, conn: Connection, batch: list[_Sent], what: str) -> None:
+        """The offsets answered to producing connection ``k``: each one new, each above the one before (SEM-4)."""
+        offsets = _produce_answers(self.ctx, conn, batch, what)
+        for sent, offset in zip(batch, offsets, strict=True):
+            if offset in self.given:
+                self.ctx.fail(f"offset {offset:,} was given twice: to {self.given[offset]} and to {sent} (SEM-4)")
+            if offset <= self.last[k]:
+                self.ctx.fail(
+                    f"{sent} got offset {offset:,}, after offset {self.last[k]:,} for an earlier PRODUCE of its "
+                    "connection: not in the order of the requests (SEM-4, CONN-3)"
+                )
+            self.given[offset] = sent
+            self.last[k] = offset
+        self.done[k] += len(batch)
+
+    def _check_dense(self) -> None:
+        """The offsets given so far are 0 to their number - 1 (SEM-4: dense, no gaps)."""
+        total = len(self.given)
+        if total and max(self.given) != total - 1:
+            missing = sorted(set(range(total)) - set(self.given))
+            self.ctx.fail(
+                f"after {total:,} PRODUCEs the offsets answered are not 0..{total - 1:,}: {len(missing):,} missing "
+                f"(first {missing[:5]}), the highest is {max(self.given):,} (SEM-4: dense, no gaps)"
+            )
+
+
 @broker_case("semantics.offsets-under-concurrency", clauses=("SEM-4", "SEM-5", "CONN-3"), reference_defect="12.20")
 def offsets_under_concurrency(ctx: BrokerContext) -> None:
     """Stress: 8 connections each pipeline 5,000 PRODUCEs to one topic at the same time (40,000 in all, fewer when
@@ -292,70 +374,21 @@ def offsets_under_concurrency(ctx: BrokerContext) -> None:
     ctx.need_capacity(STRESS_PRODUCERS * STRESS_WINDOW)
     producers = [ctx.connect(f"connect producer {k + 1}") for k in range(STRESS_PRODUCERS)]
     name, _ = ctx.new_topic(producers[0])
-    readers: list[Connection] = []
-    given: dict[int, _Sent] = {}
-    last = [-1] * STRESS_PRODUCERS
-    done = [0] * STRESS_PRODUCERS
-    unread: list[int] = []
-    mismatches: list[str] = []
-    window = STRESS_WINDOW
+    stress = _Stress(ctx, name, per, producers)
     margin = ctx.idle_margin
     started = time.monotonic()
     rounds = 0
     while True:
-        producing = min(done) < per and (rounds == 0 or time.monotonic() - started < STRESS_BUDGET_S)
-        if not producing and not unread:
+        producing = min(stress.done) < per and (rounds == 0 or time.monotonic() - started < STRESS_BUDGET_S)
+        if not producing and not stress.unread:
             break
         round_started = time.monotonic()
-        what = f"round {rounds + 1}"
-        producers = [ctx.keep_or_reconnect(c, what) for c in producers]
-        readers = [ctx.keep_or_reconnect(c, what) for c in readers]
-        batches: list[list[_Sent]] = []
-        for k, conn in enumerate(producers):
-            count = min(window, per - done[k]) if producing else 0
-            batch = [
-                _Sent(k + 1, i, ctx.cid(), ctx.ts(), _stress_payload(k + 1, i))
-                for i in range(done[k] + 1, done[k] + count + 1)
-            ]
-            batches.append(batch)
-            if batch:
-                conn.send(
-                    b"".join(produce(s.cid, name, s.payload, s.timestamp) for s in batch),
-                    f"{what}: {len(batch)} pipelined PRODUCEs on connection {k + 1}",
-                )
-        if unread and not readers:
-            readers = [ctx.connect(f"connect reader {k + 1}") for k in range(STRESS_READERS)]
-        shares = _send_reads(ctx, readers, name, unread)
-        for k, (conn, batch) in enumerate(zip(producers, batches, strict=True)):
-            if not batch:
-                continue
-            offsets = _produce_answers(ctx, conn, batch, f"{what}, connection {k + 1}")
-            for sent, offset in zip(batch, offsets, strict=True):
-                if offset in given:
-                    ctx.fail(f"offset {offset:,} was given twice: to {given[offset]} and to {sent} (SEM-4)")
-                if offset <= last[k]:
-                    ctx.fail(
-                        f"{sent} got offset {offset:,}, after offset {last[k]:,} for an earlier PRODUCE of its "
-                        "connection: not in the order of the requests (SEM-4, CONN-3)"
-                    )
-                given[offset] = sent
-                last[k] = offset
-            done[k] += len(batch)
-        for r, (conn, share) in enumerate(zip(readers, shares, strict=True)):
-            mismatches += _read_back(ctx, conn, share, given, f"{what}, reader {r + 1}")
-        total = len(given)
-        if total and max(given) != total - 1:
-            missing = sorted(set(range(total)) - set(given))
-            ctx.fail(
-                f"after {total:,} PRODUCEs the offsets answered are not 0..{total - 1:,}: {len(missing):,} missing "
-                f"(first {missing[:5]}), the highest is {max(given):,} (SEM-4: dense, no gaps)"
-            )
-        # The offsets are dense, so this round's are the last ones; they are read back during the next round.
-        unread = list(range(total - sum(len(b) for b in batches), total))
+        stress.run_round(f"round {rounds + 1}", producing=producing)
         rounds += 1
         if margin is not None and time.monotonic() - round_started > margin:
-            window = max(1, window // 2)
+            stress.window = max(1, stress.window // 2)
     elapsed = time.monotonic() - started
+    given, mismatches = stress.given, stress.mismatches
     summary = f"{len(given):,} PRODUCEs on {STRESS_PRODUCERS} connections at once, {rounds} rounds, {elapsed:.1f} s"
     if mismatches:
         ctx.fail(
