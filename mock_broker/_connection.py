@@ -30,7 +30,6 @@ from mega_client.protocol import (
     RequestFields,
     UnsolicitedError,
     encode_response,
-    layouts,
     request_from_fields,
 )
 
@@ -42,7 +41,6 @@ from ._steps import Close, Step, Write, cost
 
 log = logging.getLogger("mock_broker")
 
-_PRODUCE_OK_BYTES = layouts.PRODUCE_OK.size
 
 #: The unsolicited frame sent to an idle connection before it is closed.
 IDLE_FRAME = encode_response(UnsolicitedError(ErrorCode.NETWORK_ERROR))
@@ -145,14 +143,12 @@ class BrokerConnection:
             return []
         if self._faults.active or self._trace:
             return self._observed_output(budget)
-        # The hot path: runs of PRODUCEs and of CONSUMEs answered in place (Answerer.produce_run,
-        # consume_run), any other frame decoded to a plain tuple and answered; the answers joined
-        # into one write.
+        # The hot path: runs of PRODUCEs and of CONSUMEs answered in place (Answerer.fast_run),
+        # any other frame decoded to a plain tuple and answered; the answers joined into one write.
         decoder = self._decoder
         next_fields = decoder.next_fields
         answer = self._answerer.answer
-        produce_run = self._answerer.produce_run
-        consume_run = self._answerer.consume_run
+        fast_run = self._answerer.fast_run
         out: list[bytes] = []
         size = 0
         count = 0
@@ -160,19 +156,10 @@ class BrokerConnection:
         while size < budget:
             view = decoder.contiguous()
             if view is not None:
-                data, start = view
-                before = len(out)
-                end = produce_run(data, start, out)
-                if end != start:
+                end, n, added = fast_run(view[0], view[1], out, budget - size)
+                if n:
                     decoder.consumed_to(end)
-                    n = len(out) - before
                     count += n
-                    size += n * _PRODUCE_OK_BYTES
-                    continue
-                end, added = consume_run(data, start, out, budget - size)
-                if end != start:
-                    decoder.consumed_to(end)
-                    count += (len(out) - before) // 2  # a head and a payload each
                     size += added
                     continue
             try:
