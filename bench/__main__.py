@@ -21,7 +21,7 @@ from typing import Any
 from . import report
 from .chart import render_svg
 from .loadgen import LoadError, LoadGenerator
-from .scenarios import DEFAULT, QUICK, SECTIONS, Bench
+from .scenarios import DEFAULT, QUICK, SECTIONS, Bench, Sizes
 from .servers import REPO_ROOT
 
 DESCRIPTION = f"""\
@@ -104,11 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.write_docs and (args.quick or args.only):
-        parser.error("--write-docs needs a full run (neither --quick nor --only)")
+def _sizes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sizes:
+    """The run's sizes: the quick or the default ones, with the options that change them checked."""
     sizes = QUICK if args.quick else DEFAULT
     changes: dict[str, Any] = {}
     if args.rounds is not None:
@@ -121,37 +118,23 @@ def main(argv: list[str] | None = None) -> int:
             if not 0 <= value <= 600:
                 parser.error(f"--{name} must be within 0..600 seconds")
             changes[name] = value
-    if changes:
-        sizes = dataclasses.replace(sizes, **changes)
-    loops: tuple[str, ...] = ("asyncio",)
-    if args.uvloop:
-        from mock_broker._cli import loop_problem  # noqa: PLC0415
+    return dataclasses.replace(sizes, **changes) if changes else sizes
 
-        problem = loop_problem("uvloop")
-        if problem:
-            parser.error(problem)
-        loops = ("asyncio", "uvloop")
-    try:
-        loadgen = LoadGenerator.choose(args.loadgen)
-    except LoadError as exc:
-        parser.error(str(exc))
-    print(f"load generator: {loadgen.note}")
 
-    out_dir: Path = args.out if args.out is not None else REPO_ROOT / "bench" / "results"
-    workdir = Path(tempfile.mkdtemp(prefix="mega-bench-"))
-    bench = Bench(sizes, workdir=workdir, loadgen=loadgen, loops=loops, spin=args.spin)
-    only = set(args.only or SECTIONS)
-    try:
-        results = bench.run(only, profile=args.profile)
-    except (LoadError, RuntimeError, OSError) as exc:
-        print(f"python -m bench: error: {exc}", file=sys.stderr)
-        print(f"(servers' logs kept in {workdir})", file=sys.stderr)
-        return 1
-    if not args.keep_workdir and not args.profile:
-        shutil.rmtree(workdir, ignore_errors=True)
-    results["meta"]["command"] = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
-    results["meta"]["workdir"] = str(workdir) if (args.keep_workdir or args.profile) else None
+def _loops(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, ...]:
+    """The event loops the servers run on; uvloop only when asked for and installed."""
+    if not args.uvloop:
+        return ("asyncio",)
+    from mock_broker._cli import loop_problem  # noqa: PLC0415
 
+    problem = loop_problem("uvloop")
+    if problem:
+        parser.error(problem)
+    return ("asyncio", "uvloop")
+
+
+def _write_outputs(results: dict[str, Any], out_dir: Path, *, write_docs: bool) -> None:
+    """The run's files (and, with --write-docs, the tracked ones), then the summary on the terminal."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     summary = report.summary_markdown(results)
@@ -160,10 +143,41 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(summary)
     print(f"results: {out_dir / 'latest.json'}, {out_dir / 'summary.md'}, {out_dir / 'perf-chart.svg'}")
-    if args.write_docs:
+    if write_docs:
         report.write_docs(results, REPO_ROOT / "docs" / "PERFORMANCE.md")
         (REPO_ROOT / "docs" / "perf-chart.svg").write_text(render_svg(results))
         print("docs: docs/PERFORMANCE.md (figures block) and docs/perf-chart.svg rewritten")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.write_docs and (args.quick or args.only):
+        parser.error("--write-docs needs a full run (neither --quick nor --only)")
+    sizes = _sizes(parser, args)
+    loops = _loops(parser, args)
+    try:
+        loadgen = LoadGenerator.choose(args.loadgen)
+    except LoadError as exc:
+        parser.error(str(exc))
+    print(f"load generator: {loadgen.note}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="mega-bench-"))
+    bench = Bench(sizes, workdir=workdir, loadgen=loadgen, loops=loops, spin=args.spin)
+    try:
+        results = bench.run(set(args.only or SECTIONS), profile=args.profile)
+    except (LoadError, RuntimeError, OSError) as exc:
+        print(f"python -m bench: error: {exc}", file=sys.stderr)
+        print(f"(servers' logs kept in {workdir})", file=sys.stderr)
+        return 1
+    # The results name the profile files in the workdir (cprofile_file, py_spy_file): a profiled run keeps it.
+    keep = args.keep_workdir or args.profile
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["meta"]["command"] = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    results["meta"]["workdir"] = str(workdir) if keep else None
+    out_dir: Path = args.out if args.out is not None else REPO_ROOT / "bench" / "results"
+    _write_outputs(results, out_dir, write_docs=args.write_docs)
     return 0
 
 

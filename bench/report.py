@@ -99,9 +99,10 @@ def other_table(r: dict[str, Any]) -> list[str]:
             f"| storing them: PRODUCE, 1 conn x 256 (req/s) | {_num(fill.get('rate'))} | |",
         ]
     if idle:
+        per = spread_text(idle["bytes_per_connection"], ",.0f")
         lines.append(
             f"| **memory per idle connection** ({idle['connections']:,} connections, one PRODUCE each, "
-            f"default options) (bytes) | **{idle['bytes_per_connection']:,.0f}** | |"
+            f"default options; a fresh broker per round) (bytes) | **{per}** | |"
         )
     if cl:
         lines += [

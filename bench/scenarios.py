@@ -72,7 +72,7 @@ DEFAULT = Sizes(
     duration=1.0,
     fill_messages=1_000_000,
     deep_offset=990_000,
-    idle_connections=1000,
+    idle_connections=3000,
     profile_seconds=3.0,
 )
 QUICK = Sizes(
@@ -290,26 +290,36 @@ class Bench:
     # -- 3. memory per idle connection -------------------------------------------------------
 
     def idle_connections(self) -> dict[str, Any]:
-        """RSS growth of a broker with default options while N connections each send one PRODUCE, then idle."""
+        """RSS growth of a broker with default options while N connections each send one PRODUCE, then idle.
+
+        One fresh broker per round (memory freed by a round stays with the process
+        and would hide the next one's growth); RSS moves by whole pages, so N is
+        large and the rounds give a median with its spread.
+        """
         n = self._connections_allowed(self.sizes.idle_connections)
-        broker = Server.broker(self.workdir, name="broker-idle", bench_options=False)
         request = encode_request(ProduceRequest(1, "idle", REQUEST_TIMESTAMP, self.payload))
-        with running(broker):
-            create_topics(broker.port, ["idle"])
-            for _ in range(2):  # the first connections' one-off costs (pools, caches) before the baseline
-                self._hold(broker.port, 20, request)
-            time.sleep(0.2)
-            rss0 = broker.rss_bytes()
-            socks = self._hold(broker.port, n, request, close=False)
-            try:
-                time.sleep(0.3)
-                rss1 = broker.rss_bytes()
-            finally:
-                for sock in socks:
-                    sock.close()
-        per = (rss1 - rss0) / n
-        self.log(f"  {n:,} idle connections: RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB, {per:,.0f} B each")
-        return {"connections": n, "rss_before": rss0, "rss_after": rss1, "bytes_per_connection": per}
+        rounds: list[dict[str, float]] = []
+        for i in range(self.sizes.rounds):
+            broker = Server.broker(self.workdir, name=f"broker-idle-{i}", bench_options=False)
+            with running(broker):
+                create_topics(broker.port, ["idle"])
+                for _ in range(2):  # the first connections' one-off costs (pools, caches) before the baseline
+                    self._hold(broker.port, 20, request)
+                time.sleep(0.2)
+                rss0 = broker.rss_bytes()
+                socks = self._hold(broker.port, n, request, close=False)
+                try:
+                    time.sleep(0.3)
+                    rss1 = broker.rss_bytes()
+                finally:
+                    for sock in socks:
+                        sock.close()
+            per = (rss1 - rss0) / n
+            rounds.append({"rss_before": rss0, "rss_after": rss1, "bytes_per_connection": per})
+            self.log(f"  {n:,} idle connections: RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB, {per:,.0f} B each")
+        per_round = spread(r["bytes_per_connection"] for r in rounds)
+        assert per_round is not None
+        return {"connections": n, "rounds": rounds, "bytes_per_connection": per_round}
 
     @staticmethod
     def _connections_allowed(wanted: int) -> int:
@@ -497,7 +507,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "produce_efficiency_8": _median(rows.get(("produce", 8, "asyncio"), {}).get("efficiency")),
         "consume_deep_cost": _median(results.get("consume_offset", {}).get("cost_ratio")),
         "stored_overhead_bytes": mem.get("overhead_bytes_per_message"),
-        "idle_connection_bytes": results.get("idle_connections", {}).get("bytes_per_connection"),
+        "idle_connection_bytes": (results.get("idle_connections", {}).get("bytes_per_connection") or {}).get("median"),
         "sync_client_time_ratio": _median(results.get("client", {}).get("sync_time_ratio")),
     }
     out = []

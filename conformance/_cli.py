@@ -12,35 +12,35 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from . import cases as _cases  # noqa: F401  (importing it registers every case)
-from ._case import AREAS, REGISTRY, Case
+from ._case import AREAS, REGISTRY
+from ._command import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    Parser,
+    UsageError,
+    check_output,
+    check_outputs,
+    error,
+    exit_status,
+    list_cases,
+    output_error,
+    write_outputs,
+)
 from ._driver import DriverStartError, default_driver_command, parse_command
 from ._html import write_compare
-from ._report import run_printing, summary_table, write_html, write_json, write_junit
+from ._report import run_printing, summary_table
 from ._results import ResultsFileError, RunView, load, run_view
-from ._runner import Runner, exit_status
+from ._runner import Runner
 from ._text import one_line
 from .broker import _cli as _broker_cli
 
-PROG = "mega-conformance"
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog=PROG,
         description=(
             "Check a MEGA client implementation against docs/PROTOCOL.md. The client is driven through a "
@@ -88,40 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_output(path: str | None, option: str) -> None:
-    """Refuse an output path that cannot be written, before the run rather than after it."""
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise _UsageError(f"{option} {path}: is a directory")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.exists():
-        raise _UsageError(f"{option} {path}: directory {parent} does not exist")
-    if not parent.is_dir():
-        raise _UsageError(f"{option} {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise _UsageError(f"{option} {path}: not writable")
-
-
-def output_error(exc: OSError) -> str:
-    """The one-line message for an output file that could not be written after all."""
-    return f"cannot write {exc.filename if exc.filename is not None else 'an output file'}: {exc.strerror or exc}"
-
-
-def _list(cases: Sequence[Case]) -> None:
-    for c in cases:
-        print(f"{c.id:<52} {c.area:<10} {c.level.value:<6} {' '.join(c.clauses)}")
-        print(f"    {c.description}")
-    print(f"{len(cases)} cases")
-
-
-def _error(message: object) -> None:
-    print(one_line(f"{PROG}: error: {message}"), file=sys.stderr)
-
-
 def build_compare_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog=f"{PROG} compare",
         description=(
             "Write one self-contained HTML page comparing the --json results of several runs: a summary "
@@ -146,18 +114,18 @@ def compare_main(argv: Sequence[str]) -> int:
     try:
         args = build_compare_parser().parse_args(argv)
         if args.label and len(args.label) != len(args.results):
-            raise _UsageError(f"{len(args.label)} --label for {len(args.results)} files: give one per file or none")
-        _check_output(args.output, "--output")
+            raise UsageError(f"{len(args.label)} --label for {len(args.results)} files: give one per file or none")
+        check_output(args.output, "--output")
         labels = args.label or [Path(path).stem for path in args.results]
         pairs = zip(labels, args.results, strict=True)
         runs: list[tuple[str, RunView]] = [(label, load(path)) for label, path in pairs]
-    except (_UsageError, ResultsFileError) as exc:
-        _error(exc)
+    except (UsageError, ResultsFileError) as exc:
+        error(exc)
         return EXIT_USAGE
     try:
         write_compare(args.output, runs)
     except OSError as exc:
-        _error(output_error(exc))
+        error(output_error(exc))
         return EXIT_USAGE
     print(one_line(f"{PROG}: compared {len(runs)} runs: {args.output}"))
     return EXIT_OK
@@ -172,15 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _broker_cli.wants_broker(args):
             return _broker_cli.main(args, PROG)
         selected = REGISTRY.select("client", ids=args.case, areas=args.area)
-        for option, path in (("--json", args.json), ("--junit-xml", args.junit_xml), ("--report", args.report)):
-            _check_output(path, option)
+        check_outputs(args)
         driver_argv = parse_command(args.driver) if args.driver is not None else default_driver_command()
-    except (_UsageError, LookupError, ValueError) as exc:
-        _error(exc)
+    except (UsageError, LookupError, ValueError) as exc:
+        error(exc)
         return EXIT_USAGE
 
     if args.list:
-        _list(selected)
+        list_cases(selected)
         return EXIT_OK
 
     driver_text = shlex.join(driver_argv)
@@ -188,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         runner.start()
     except DriverStartError as exc:
-        _error(exc)
+        error(exc)
         return EXIT_USAGE
 
     strict = " (strict)" if args.strict else ""
@@ -199,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         runner.close()
     if ran is None:
-        return 130
+        return EXIT_INTERRUPTED
     results, duration = ran
 
     print()
@@ -207,16 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     view = run_view(
         results, subject="client", target=driver_text, strict=args.strict, duration=duration, unusable=runner.unusable
     )
-    try:
-        if args.json:
-            write_json(args.json, view)
-        if args.junit_xml:
-            write_junit(args.junit_xml, view)
-        if args.report:
-            write_html(args.report, view)
-    except OSError as exc:
-        _error(output_error(exc))
-        return EXIT_USAGE
+    failed_output = write_outputs(args, view, suite_name="mega-conformance")
+    if failed_output is not None:
+        return failed_output
     return exit_status(results)
 
 

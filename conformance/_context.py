@@ -13,7 +13,7 @@ from typing import Any, NoReturn, Protocol
 from ._case import Case, CaseFailed, CaseSkipped
 from ._driver import BASE_OPS, Driver, DriverError, Reply, reply_from
 from ._limits import PIPELINE_REQUESTS
-from ._wire import Split, WireRequest, split_requests
+from ._wire import TYPE_NAMES, Split, WireRequest, split_requests
 
 #: The client timeout a case connects with unless it says otherwise.
 DEFAULT_TIMEOUT_MS = 2000
@@ -136,10 +136,9 @@ class ClientContext:
         split = self.split(conn)
         found = split.of_type(message_type)
         if not found or (index >= 0 and index >= len(found)) or (index < 0 and -index > len(found)):
-            names = {1: "PRODUCE", 2: "CONSUME", 3: "CREATE_TOPIC"}
             why = f" ({split.problem})" if split.problem else ""
             self.fail(
-                f"no {names.get(message_type, message_type)} request could be read from the "
+                f"no {TYPE_NAMES.get(message_type, message_type)} request could be read from the "
                 f"{len(self.received(conn))} bytes received{why}"
             )
         return found[index]

@@ -25,10 +25,12 @@ from ._transcript import DIRECTIONS, ConnectionTranscript, Direction, FaultNote,
 from ._wire import (
     CODE_NAMES,
     TYPE_NAMES,
+    ResponseSplit,
+    Split,
     WireRequest,
     WireResponse,
-    i32,
-    i64,
+    read_i32,
+    read_i64,
     request_fields,
     response_fields,
     split_requests,
@@ -157,9 +159,9 @@ def _response_value(r: WireResponse, name: str, raw: bytes) -> str:
         code = r.error_code or 0
         return f"{code} {CODE_NAMES.get(code, 'undefined')}"
     if name == "timestamp":
-        return timestamp_text(i64(raw, 0))
+        return timestamp_text(read_i64(raw, 0))
     if name in ("offset", "next_offset", "payload_length"):
-        return str(i32(raw, 0))
+        return str(read_i32(raw, 0))
     if name == "topic_len":
         return str(int.from_bytes(raw, "big"))
     if name == "topic":
@@ -204,60 +206,77 @@ class _Timeline:
         return self._segments[first].at, self._segments[last].at, last - first + 1
 
 
-def _fault_marks(
-    faults: Sequence[FaultNote],
-    requests: Sequence[WireRequest],
-    responses: Sequence[WireResponse],
-) -> tuple[dict[tuple[int, str], str], dict[int, str], dict[int, list[str]], dict[int, list[str]], list[str]]:
-    """What each fault changed: fields of responses, whole responses, notes on requests and responses.
+@dataclass
+class _FaultMarks:
+    """What the faults changed, found by :func:`_fault_marks`.
 
-    Returns (response index, field) -> rule; response index -> rule (whole frame); request
-    index -> notes; response index -> notes; connection notes. A response index of
-    ``len(responses)`` stands for the unreadable rest.
+    A response index of ``len(responses)`` stands for the unreadable rest.
     """
-    fields: dict[tuple[int, str], str] = {}
-    whole: dict[int, str] = {}
-    request_notes: dict[int, list[str]] = {}
-    response_notes: dict[int, list[str]] = {}
-    connection: list[str] = []
+
+    #: (response index, field) -> the rule that changed that field.
+    fields: dict[tuple[int, str], str] = field(default_factory=dict)
+    #: response index -> the rule that made the whole frame (an unsolicited frame, trailing bytes, a broken answer).
+    whole: dict[int, str] = field(default_factory=dict)
+    request_notes: dict[int, list[str]] = field(default_factory=dict)
+    response_notes: dict[int, list[str]] = field(default_factory=dict)
+    #: Faults applied to the connection itself.
+    connection: list[str] = field(default_factory=list)
+
+
+def _fault_marks(
+    faults: Sequence[FaultNote], requests: Sequence[WireRequest], responses: Sequence[WireResponse]
+) -> _FaultMarks:
+    """What each fault changed: fields of responses, whole responses, notes on requests and responses."""
+    marks = _FaultMarks()
     answer_of = {r.answers: i for i, r in enumerate(responses) if r.answers is not None}
     for f in faults:
         if f.request_index is None:
-            connection.append(f"fault {f.rule} applied to the connection")
+            marks.connection.append(f"fault {f.rule} applied to the connection")
             continue
         req = f.request_index - 1
         if not 0 <= req < len(requests):
             continue
-        action = f.action
-        request_notes.setdefault(req, []).append(f"fault {f.rule}")
+        marks.request_notes.setdefault(req, []).append(f"fault {f.rule}")
         answer = answer_of.get(req)
-        if action in _NO_ANSWER_ACTIONS and answer is None:
-            request_notes[req].append(f"no answer: {action}")
-            continue
-        if action == "close-after":
-            if answer is None:
-                whole[len(responses)] = f.rule  # the cut answer is the unreadable rest
-            continue
         if answer is None:
-            if action in ("bad-flag", "bad-length"):
-                whole[len(responses)] = f.rule
-            continue
-        if action in _CHANGES_FIELD:
-            fields[(answer, _CHANGES_FIELD[action])] = f.rule
-        elif action == "bad-length":
-            for name in _BAD_LENGTH_FIELDS:
-                fields[(answer, name)] = f.rule
-        elif action == "unsolicited":
-            if answer > 0 and responses[answer - 1].unsolicited:
-                whole[answer - 1] = f.rule
-        elif action == "trailing":
-            for j in range(answer + 1, len(responses) + 1):
-                if j < len(responses) and responses[j].answers is not None:
-                    break
-                whole[j] = f.rule
-        elif action in _TIMING_ACTIONS:
-            response_notes.setdefault(answer, []).append(f"timing changed by fault {f.rule}")
-    return fields, whole, request_notes, response_notes, connection
+            _mark_unanswered(marks, f, req, len(responses))
+        else:
+            _mark_answered(marks, f, answer, responses)
+    return marks
+
+
+def _mark_unanswered(marks: _FaultMarks, f: FaultNote, req: int, rest: int) -> None:
+    """A fault on a request with no answer that could be read: it kept the answer back, or cut or broke it.
+
+    ``rest`` is the index that stands for the unreadable rest of the responses.
+    """
+    if f.action in _NO_ANSWER_ACTIONS:
+        marks.request_notes[req].append(f"no answer: {f.action}")
+    elif f.action in ("close-after", "bad-flag", "bad-length"):
+        # The answer it cut or broke is what could not be read.
+        marks.whole[rest] = f.rule
+
+
+def _mark_answered(marks: _FaultMarks, f: FaultNote, answer: int, responses: Sequence[WireResponse]) -> None:
+    """A fault on a request whose answer (response ``answer``) was read: what it changed there, or around it."""
+    action = f.action
+    if action in _CHANGES_FIELD:
+        marks.fields[(answer, _CHANGES_FIELD[action])] = f.rule
+    elif action == "bad-length":
+        for name in _BAD_LENGTH_FIELDS:
+            marks.fields[(answer, name)] = f.rule
+    elif action == "unsolicited":
+        # The fault sends its frame just before the answer.
+        if answer > 0 and responses[answer - 1].unsolicited:
+            marks.whole[answer - 1] = f.rule
+    elif action == "trailing":
+        # The fault's bytes follow the answer: every frame up to the next answer, or the unreadable rest, is theirs.
+        for j in range(answer + 1, len(responses) + 1):
+            if j < len(responses) and responses[j].answers is not None:
+                break
+            marks.whole[j] = f.rule
+    elif action in _TIMING_ACTIONS:
+        marks.response_notes.setdefault(answer, []).append(f"timing changed by fault {f.rule}")
 
 
 def _limit(frames: list[Frame], direction: Direction, left_out: dict[Direction, int]) -> list[Frame]:
@@ -270,75 +289,100 @@ def _limit(frames: list[Frame], direction: Direction, left_out: dict[Direction, 
 def dissect(t: ConnectionTranscript) -> Dissection:
     """Cut both directions of ``t`` into frames with labelled fields, times and fault marks."""
     req_split = split_requests(t.received, cut=t.total("received") > len(t.received))
-    requests = req_split.requests
-    resp_split = split_responses(t.sent, [r.message_type for r in requests], cut=t.total("sent") > len(t.sent))
-    responses = resp_split.responses
-    marks, whole, request_notes, response_notes, connection_notes = _fault_marks(t.faults, requests, responses)
+    resp_split = split_responses(
+        t.sent, [r.message_type for r in req_split.requests], cut=t.total("sent") > len(t.sent)
+    )
+    marks = _fault_marks(t.faults, req_split.requests, resp_split.responses)
     timelines = {d: _Timeline(t.segments, d) for d in DIRECTIONS}
-
-    def timed(frame: Frame) -> Frame:
-        first, last, count = timelines[frame.direction].span(frame.start, frame.end)
-        return dataclasses.replace(frame, first_at=first, last_at=last, segments=count)
-
-    req_frames: list[Frame] = []
-    for i, r in enumerate(requests):
-        fields = _fields(r.start, r.raw, request_fields(r), functools.partial(_request_value, r))
-        title = f"{r.type_name} request #{i + 1}"
-        notes = tuple(request_notes.get(i, ()))
-        detail = "" if r.complete else _cut_detail(len(r.raw), r.size)
-        req_frames.append(timed(Frame("received", title, r.start, r.size, tuple(fields), detail, notes=notes)))
-    if req_split.rest:
-        start = len(t.received) - len(req_split.rest)
-        req_frames.append(timed(_unreadable("received", start, req_split.rest, req_split.problem, None)))
-
-    resp_frames: list[Frame] = []
-    for i, resp in enumerate(responses):
-        fields = [
-            dataclasses.replace(f, changed_by=marks.get((i, f.name)))
-            for f in _fields(resp.start, resp.raw, response_fields(resp), functools.partial(_response_value, resp))
-        ]
-        if resp.answers is not None:
-            asked = requests[resp.answers]
-            detail = f"answers request #{resp.answers + 1} (correlation id {asked.correlation_id})"
-            if asked.correlation_id != resp.correlation_id:
-                detail += f"; correlation id {resp.correlation_id} is not the request's"
-        elif resp.unsolicited:
-            detail = "answers no request: the broker is closing the connection (RESP-7)"
-        else:
-            detail = "arrived while no request was pending"
-        if not resp.complete:
-            detail += "; " + _cut_detail(len(resp.raw), resp.size)
-        resp_frames.append(
-            timed(
-                Frame(
-                    "sent",
-                    resp.kind,
-                    resp.start,
-                    resp.size,
-                    tuple(fields),
-                    detail,
-                    changed_by=whole.get(i),
-                    notes=tuple(response_notes.get(i, ())),
-                )
-            )
-        )
-    if resp_split.rest:
-        start = len(t.sent) - len(resp_split.rest)
-        rule = whole.get(len(responses))
-        resp_frames.append(timed(_unreadable("sent", start, resp_split.rest, resp_split.problem, rule)))
-
     left_out: dict[Direction, int] = {}
-    req_frames = _limit(req_frames, "received", left_out)
-    resp_frames = _limit(resp_frames, "sent", left_out)
-
-    is_timed = bool(t.segments)
-    if is_timed:
+    req_frames = _limit(
+        [_timed(f, timelines) for f in _request_frames(t.received, req_split, marks)], "received", left_out
+    )
+    resp_frames = _limit(
+        [_timed(f, timelines) for f in _response_frames(t.sent, resp_split, req_split.requests, marks)],
+        "sent",
+        left_out,
+    )
+    if t.segments:
         frames = sorted(
             [*req_frames, *resp_frames],
             key=lambda f: (f.last_at if f.last_at is not None else float("inf"), f.direction == "sent", f.start),
         )
     else:
-        frames = _paired(req_frames, resp_frames, responses)
+        frames = _paired(req_frames, resp_frames, resp_split.responses)
+    origin, rows = _segment_rows(t)
+    return Dissection(
+        tuple(frames), rows, bool(t.segments), origin, left_out, _bytes_not_kept(t), tuple(marks.connection)
+    )
+
+
+def _timed(frame: Frame, timelines: dict[Direction, _Timeline]) -> Frame:
+    first, last, count = timelines[frame.direction].span(frame.start, frame.end)
+    return dataclasses.replace(frame, first_at=first, last_at=last, segments=count)
+
+
+def _request_frames(received: bytes, split: Split, marks: _FaultMarks) -> list[Frame]:
+    """The requests the broker received, with the faults they set off, and the bytes after them that were no request."""
+    frames: list[Frame] = []
+    for i, r in enumerate(split.requests):
+        fields = _fields(r.start, r.raw, request_fields(r), functools.partial(_request_value, r))
+        title = f"{r.type_name} request #{i + 1}"
+        notes = tuple(marks.request_notes.get(i, ()))
+        detail = "" if r.complete else _cut_detail(len(r.raw), r.size)
+        frames.append(Frame("received", title, r.start, r.size, tuple(fields), detail, notes=notes))
+    if split.rest:
+        start = len(received) - len(split.rest)
+        frames.append(_unreadable("received", start, split.rest, split.problem, None))
+    return frames
+
+
+def _response_frames(
+    sent: bytes, split: ResponseSplit, requests: Sequence[WireRequest], marks: _FaultMarks
+) -> list[Frame]:
+    """The responses the broker sent, with what faults changed in them, and the bytes after them that were none."""
+    frames: list[Frame] = []
+    for i, resp in enumerate(split.responses):
+        fields = [
+            dataclasses.replace(f, changed_by=marks.fields.get((i, f.name)))
+            for f in _fields(resp.start, resp.raw, response_fields(resp), functools.partial(_response_value, resp))
+        ]
+        detail = _answer_detail(resp, requests)
+        if not resp.complete:
+            detail += "; " + _cut_detail(len(resp.raw), resp.size)
+        frames.append(
+            Frame(
+                "sent",
+                resp.kind,
+                resp.start,
+                resp.size,
+                tuple(fields),
+                detail,
+                changed_by=marks.whole.get(i),
+                notes=tuple(marks.response_notes.get(i, ())),
+            )
+        )
+    if split.rest:
+        start = len(sent) - len(split.rest)
+        rule = marks.whole.get(len(split.responses))
+        frames.append(_unreadable("sent", start, split.rest, split.problem, rule))
+    return frames
+
+
+def _answer_detail(resp: WireResponse, requests: Sequence[WireRequest]) -> str:
+    """Which request a response answers, and whether its correlation id says the same."""
+    if resp.answers is not None:
+        asked = requests[resp.answers]
+        detail = f"answers request #{resp.answers + 1} (correlation id {asked.correlation_id})"
+        if asked.correlation_id != resp.correlation_id:
+            detail += f"; correlation id {resp.correlation_id} is not the request's"
+        return detail
+    if resp.unsolicited:
+        return "answers no request: the broker is closing the connection (RESP-7)"
+    return "arrived while no request was pending"
+
+
+def _segment_rows(t: ConnectionTranscript) -> tuple[float | None, tuple[SegmentRow, ...]]:
+    """The time the connection opened (else its first segment's), and each segment timed from it and the one before."""
     origin = t.opened_at
     if origin is None and t.segments:
         origin = t.segments[0].at
@@ -356,12 +400,17 @@ def dissect(t: ConnectionTranscript) -> Dissection:
             )
         )
         previous = s.at
+    return origin, tuple(rows)
+
+
+def _bytes_not_kept(t: ConnectionTranscript) -> dict[Direction, int]:
+    """Per direction, the bytes that moved beyond what the transcript kept."""
     not_kept: dict[Direction, int] = {}
     for d in DIRECTIONS:
         extra = t.total(d) - len(t.received if d == "received" else t.sent)
         if extra > 0:
             not_kept[d] = extra
-    return Dissection(tuple(frames), tuple(rows), is_timed, origin, left_out, not_kept, tuple(connection_notes))
+    return not_kept
 
 
 def _cut_detail(kept: int, size: int) -> str:

@@ -408,11 +408,10 @@ class Driver:
 
 
 def _read_stdout(fd: int, lines: queue.Queue[bytes | _Overlong | None], reading: threading.Event) -> None:
-    """Cut the driver's stdout into lines of at most ``DRIVER_LINE_BYTES``, a few ahead of the runner.
+    """Hand the driver's stdout on as lines (:class:`_LineCutter`), a few ahead of the runner.
 
-    A longer line is handed on as an :class:`_Overlong` as soon as it passes the limit; the
-    rest of it is read and dropped. The queue is bounded, so a driver that floods its stdout
-    blocks on its own writes instead of filling the runner's memory.
+    The queue is bounded, so a driver that floods its stdout blocks on its own writes instead
+    of filling the runner's memory. ``None`` marks the end of the stream.
     """
 
     def put(item: bytes | _Overlong | None) -> bool:
@@ -424,40 +423,66 @@ def _read_stdout(fd: int, lines: queue.Queue[bytes | _Overlong | None], reading:
             return True
         return False
 
-    line = bytearray()
-    dropping = False  # inside an over-long line, up to its newline
+    cutter = _LineCutter()
     try:
         while True:
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
-            start = 0
-            while start <= len(chunk):
-                end = chunk.find(b"\n", start)
-                piece = memoryview(chunk)[start : len(chunk) if end < 0 else end]
-                if not dropping:
-                    if len(line) + len(piece) > DRIVER_LINE_BYTES:
-                        head = bytes(line[:LOG_LINE_CHARS]) + bytes(piece[: max(0, LOG_LINE_CHARS - len(line))])
-                        line.clear()
-                        dropping = True
-                        if not put(_Overlong(head)):
-                            return
-                    else:
-                        line += piece
-                if end < 0:
-                    break
-                if dropping:
-                    dropping = False
-                else:
-                    if not put(bytes(line)):
-                        return
-                    line.clear()
-                start = end + 1
+            for item in cutter.feed(chunk):
+                if not put(item):
+                    return
     except (OSError, ValueError):
         pass
-    if line and not dropping and not put(bytes(line)):
+    last = cutter.unterminated()
+    if last is not None and not put(last):
         return
     put(None)
+
+
+class _LineCutter:
+    """Cuts a byte stream into lines (without their newline) of at most ``DRIVER_LINE_BYTES``.
+
+    A longer line is handed on as an :class:`_Overlong` as soon as it passes the limit; the
+    rest of it is read and dropped, so a line costs no more memory than the limit.
+    """
+
+    def __init__(self) -> None:
+        self._line = bytearray()
+        self._dropping = False  # inside an over-long line, up to its newline
+
+    def feed(self, chunk: bytes) -> Iterator[bytes | _Overlong]:
+        """The lines (and over-long lines) that ``chunk`` completes, in order."""
+        start = 0
+        while start <= len(chunk):
+            end = chunk.find(b"\n", start)
+            piece = memoryview(chunk)[start : len(chunk) if end < 0 else end]
+            if not self._dropping:
+                overlong = self._extend(piece)
+                if overlong is not None:
+                    yield overlong
+            if end < 0:
+                return
+            if self._dropping:
+                self._dropping = False
+            else:
+                yield bytes(self._line)
+                self._line.clear()
+            start = end + 1
+
+    def _extend(self, piece: memoryview) -> _Overlong | None:
+        """Add ``piece`` to the current line, or, when that would pass the limit, start dropping it."""
+        if len(self._line) + len(piece) <= DRIVER_LINE_BYTES:
+            self._line += piece
+            return None
+        head = bytes(self._line[:LOG_LINE_CHARS]) + bytes(piece[: max(0, LOG_LINE_CHARS - len(self._line))])
+        self._line.clear()
+        self._dropping = True
+        return _Overlong(head)
+
+    def unterminated(self) -> bytes | None:
+        """The last line, when the stream ended without its newline (not when it was over-long)."""
+        return bytes(self._line) if self._line and not self._dropping else None
 
 
 def _parse(text: str) -> dict[str, Any] | str:

@@ -435,19 +435,28 @@ def compare_page(runs: Sequence[tuple[str, RunView]], *, title: str = "MEGA conf
     with a coloured cell per verdict linking to its details, then the details."""
     labels = [label for label, _ in runs]
     by_run = [{c.id: c for c in view.cases} for _, view in runs]
-    order: list[str] = []
-    seen: set[str] = set()
-    for _, view in runs:
-        for c in view.cases:
-            if c.id not in seen:
-                seen.add(c.id)
-                order.append(c.id)
+    # Runs may hold different cases (another selection, another release): each case where it first appears.
     first: dict[str, CaseView] = {}
     for cases in by_run:
         for case_id, c in cases.items():
             first.setdefault(case_id, c)
+    body = [f"<header><h1>{_e(title)}</h1>", f'<p class="meta">{len(runs)} runs, {len(first)} cases</p></header>']
+    body.extend(_clients_table(runs))
+    body.append(
+        _controls(
+            [("all", "all cases"), ("differ", "where the clients differ"), ("failed", "failed by any client")],
+            "search case id or clause",
+        )
+    )
+    body.extend(_matrix(first, labels, by_run))
+    body.append("<h2>Details</h2>")
+    for case_id, c in first.items():
+        body.extend(_case_details(case_id, c, labels, by_run))
+    return _page(title, body, _COMPARE_JS)
 
-    body = [f"<header><h1>{_e(title)}</h1>", f'<p class="meta">{len(runs)} runs, {len(order)} cases</p></header>']
+
+def _clients_table(runs: Sequence[tuple[str, RunView]]) -> list[str]:
+    """A row per run: its client, target, counts per outcome and verdict."""
     head = "".join(f'<th class="o-{o}">{o}</th>' for o in _OUTCOME_COLUMNS)
     rows = [
         '<h2>Clients</h2><table class="clients">'
@@ -463,63 +472,62 @@ def compare_page(runs: Sequence[tuple[str, RunView]], *, title: str = "MEGA conf
             f'<td class="n">{len(view.cases)}</td>{cells}<td class="{cls}">{_e(verdict)}</td></tr>'
         )
     rows.append("</table>")
-    body.extend(rows)
-    body.append(
-        _controls(
-            [("all", "all cases"), ("differ", "where the clients differ"), ("failed", "failed by any client")],
-            "search case id or clause",
-        )
-    )
-    matrix = [
-        '<h2>Cases by client</h2><table class="matrix"><thead><tr><th>case</th><th>level</th><th>clauses</th>'
-    ]
+    return rows
+
+
+def _matrix(first: dict[str, CaseView], labels: Sequence[str], by_run: Sequence[dict[str, CaseView]]) -> list[str]:
+    """The cases by client, area by area: a cell per verdict, linking to its details."""
+    matrix = ['<h2>Cases by client</h2><table class="matrix"><thead><tr><th>case</th><th>level</th><th>clauses</th>']
     matrix.extend(f'<th><a href="#client-{i}">{_e(label)}</a></th>' for i, label in enumerate(labels))
     matrix.append("</tr></thead><tbody>")
-    areas = areas_in_order(first[i].area for i in order)
-    for area in areas:
-        matrix.append(f'<tr class="area" data-g="{_e(area)}"><th colspan="{3 + len(runs)}">{_e(area)}</th></tr>')
-        for case_id in (i for i in order if first[i].area == area):
-            c = first[case_id]
-            outcomes = [cases[case_id].outcome if case_id in cases else None for cases in by_run]
-            differ = len(set(outcomes)) > 1
-            bad = any(o in ("fail", "not-judged") for o in outcomes)
-            key = " ".join([case_id, *c.clauses]).lower()
-            row_cells: list[str] = []
-            for i, outcome in enumerate(outcomes):
-                if outcome is None:
-                    row_cells.append('<td class="o">&ndash;</td>')
-                else:
-                    row_cells.append(
-                        f'<td class="o o-{outcome}"><a href="#d{i}-{_e(case_id)}" '
-                        f'title="{_e(labels[i])}: {_e(outcome)}">{_LABELS[outcome]}</a></td>'
-                    )
-            matrix.append(
-                f'<tr class="c{" diff" if differ else ""}" data-g="{_e(area)}" data-k="{_e(key)}" '
-                f'data-diff="{int(differ)}" data-bad="{int(bad)}"><th><a href="#c-{_e(case_id)}">{_e(case_id)}</a></th>'
-                f"<td>{_e(c.level)}</td><td><small>{_e(' '.join(c.clauses))}</small></td>{''.join(row_cells)}</tr>"
-            )
+    for area in areas_in_order(c.area for c in first.values()):
+        matrix.append(f'<tr class="area" data-g="{_e(area)}"><th colspan="{3 + len(labels)}">{_e(area)}</th></tr>')
+        matrix.extend(_matrix_row(case_id, c, labels, by_run) for case_id, c in first.items() if c.area == area)
     matrix.append("</tbody></table>")
-    body.extend(matrix)
-    body.append("<h2>Details</h2>")
-    for case_id in order:
-        c = first[case_id]
-        body.append(
-            f'<section id="c-{_e(case_id)}"><h3><code>{_e(case_id)}</code> <small class="meta">{_e(c.level)} '
-            f"&middot; {_e(', '.join(c.clauses))}</small></h3><div>{_e(c.description)}</div>"
-        )
-        for i, cases in enumerate(by_run):
-            r = cases.get(case_id)
-            if r is None:
-                continue
-            opened = " open" if r.outcome in ("fail", "not-judged") else ""
-            why = f'<span class="why">{_e(r.reason[:200])}</span>' if r.reason and r.outcome != "pass" else ""
-            body.append(
-                f'<details class="case o-{r.outcome}" id="d{i}-{_e(case_id)}"{opened}><summary>'
-                f'<span class="badge">{_LABELS[r.outcome]}</span> {_e(labels[i])}{why}</summary>'
-                f'<div class="body">{case_body(r, wire=r.outcome != "pass")}</div></details>'
+    return matrix
+
+
+def _matrix_row(case_id: str, c: CaseView, labels: Sequence[str], by_run: Sequence[dict[str, CaseView]]) -> str:
+    """One case's row; ``data-diff`` and ``data-bad`` are what the page's filters look at."""
+    outcomes = [cases[case_id].outcome if case_id in cases else None for cases in by_run]
+    differ = len(set(outcomes)) > 1
+    bad = any(o in ("fail", "not-judged") for o in outcomes)
+    key = " ".join([case_id, *c.clauses]).lower()
+    cells: list[str] = []
+    for i, outcome in enumerate(outcomes):
+        if outcome is None:
+            cells.append('<td class="o">&ndash;</td>')
+        else:
+            cells.append(
+                f'<td class="o o-{outcome}"><a href="#d{i}-{_e(case_id)}" '
+                f'title="{_e(labels[i])}: {_e(outcome)}">{_LABELS[outcome]}</a></td>'
             )
-        body.append("</section>")
-    return _page(title, body, _COMPARE_JS)
+    return (
+        f'<tr class="c{" diff" if differ else ""}" data-g="{_e(c.area)}" data-k="{_e(key)}" '
+        f'data-diff="{int(differ)}" data-bad="{int(bad)}"><th><a href="#c-{_e(case_id)}">{_e(case_id)}</a></th>'
+        f"<td>{_e(c.level)}</td><td><small>{_e(' '.join(c.clauses))}</small></td>{''.join(cells)}</tr>"
+    )
+
+
+def _case_details(case_id: str, c: CaseView, labels: Sequence[str], by_run: Sequence[dict[str, CaseView]]) -> list[str]:
+    """One case's section: what it checks, then each run's verdict box (opened where it failed)."""
+    parts = [
+        f'<section id="c-{_e(case_id)}"><h3><code>{_e(case_id)}</code> <small class="meta">{_e(c.level)} '
+        f"&middot; {_e(', '.join(c.clauses))}</small></h3><div>{_e(c.description)}</div>"
+    ]
+    for i, cases in enumerate(by_run):
+        r = cases.get(case_id)
+        if r is None:
+            continue
+        opened = " open" if r.outcome in ("fail", "not-judged") else ""
+        why = f'<span class="why">{_e(r.reason[:200])}</span>' if r.reason and r.outcome != "pass" else ""
+        parts.append(
+            f'<details class="case o-{r.outcome}" id="d{i}-{_e(case_id)}"{opened}><summary>'
+            f'<span class="badge">{_LABELS[r.outcome]}</span> {_e(labels[i])}{why}</summary>'
+            f'<div class="body">{case_body(r, wire=r.outcome != "pass")}</div></details>'
+        )
+    parts.append("</section>")
+    return parts
 
 
 def write_compare(path: str | Path, runs: Sequence[tuple[str, RunView]]) -> None:

@@ -255,39 +255,9 @@ def junit_xml(view: RunView, suite_name: str = "mega-conformance") -> bytes:
             timestamp=stamp,
             hostname=_x(platform.node()),
         )
-        props = ET.SubElement(suite, "properties")
-        run_props = [
-            ("format", f"{FORMAT} {VERSION}"),
-            ("subject", view.subject),
-            ("target", view.target),
-            ("strict", "yes" if view.strict else "no"),
-        ]
-        if view.unusable:
-            run_props.append(("unusable", view.unusable))
-        for name, value in run_props:
-            ET.SubElement(props, "property", name=name, value=_x(value))
+        _add_properties(suite, view, subset)
         for c in subset:
-            case_props = [("level", c.level), ("clauses", " ".join(c.clauses)), ("outcome", c.outcome)]
-            if c.tags:
-                case_props.append(("tags", " ".join(c.tags)))
-            if c.note:
-                case_props.append(("note", c.note))
-            for name, value in case_props:
-                ET.SubElement(props, "property", name=_x(f"{c.id}.{name}"), value=_x(value))
-        for c in subset:
-            tc = ET.SubElement(
-                suite, "testcase", classname=_x(f"{suite_name}.{area}"), name=_x(c.id), time=f"{c.duration:.3f}"
-            )
-            if c.outcome == "fail":
-                ET.SubElement(tc, "failure", message=_x(_failure_text(c)), type=c.level).text = _x(_failure_text(c))
-            elif c.outcome == "not-judged":
-                text = _x(f"not judged: {_failure_text(c)}")
-                ET.SubElement(tc, "error", message=text, type="not-judged").text = text
-            elif c.outcome == "skipped":
-                ET.SubElement(tc, "skipped", message=_x(c.reason))
-            ET.SubElement(tc, "system-out").text = _x(_system_out(c))
-            if c.stderr:
-                ET.SubElement(tc, "system-err").text = _x(c.stderr)
+            _add_testcase(suite, c, f"{suite_name}.{area}")
         totals["tests"] += len(subset)
         totals["failures"] += int(suite.get("failures", "0"))
         totals["errors"] += int(suite.get("errors", "0"))
@@ -298,6 +268,47 @@ def junit_xml(view: RunView, suite_name: str = "mega-conformance") -> bytes:
     ET.indent(root)
     data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return data
+
+
+def _add_properties(suite: ET.Element, view: RunView, cases: Sequence[CaseView]) -> None:
+    """A suite's properties: the run's settings, then each case's level, clauses, outcome, tags and note.
+
+    The schema has no properties on a testcase, so a case's are its suite's, named ``<case id>.level`` ...
+    """
+    props = ET.SubElement(suite, "properties")
+    run_props = [
+        ("format", f"{FORMAT} {VERSION}"),
+        ("subject", view.subject),
+        ("target", view.target),
+        ("strict", "yes" if view.strict else "no"),
+    ]
+    if view.unusable:
+        run_props.append(("unusable", view.unusable))
+    for name, value in run_props:
+        ET.SubElement(props, "property", name=name, value=_x(value))
+    for c in cases:
+        case_props = [("level", c.level), ("clauses", " ".join(c.clauses)), ("outcome", c.outcome)]
+        if c.tags:
+            case_props.append(("tags", " ".join(c.tags)))
+        if c.note:
+            case_props.append(("note", c.note))
+        for name, value in case_props:
+            ET.SubElement(props, "property", name=_x(f"{c.id}.{name}"), value=_x(value))
+
+
+def _add_testcase(suite: ET.Element, c: CaseView, classname: str) -> None:
+    """One case: its verdict as JUnit spells it, its dissected wire transcript and the driver's stderr."""
+    tc = ET.SubElement(suite, "testcase", classname=_x(classname), name=_x(c.id), time=f"{c.duration:.3f}")
+    if c.outcome == "fail":
+        ET.SubElement(tc, "failure", message=_x(_failure_text(c)), type=c.level).text = _x(_failure_text(c))
+    elif c.outcome == "not-judged":
+        text = _x(f"not judged: {_failure_text(c)}")
+        ET.SubElement(tc, "error", message=text, type="not-judged").text = text
+    elif c.outcome == "skipped":
+        ET.SubElement(tc, "skipped", message=_x(c.reason))
+    ET.SubElement(tc, "system-out").text = _x(_system_out(c))
+    if c.stderr:
+        ET.SubElement(tc, "system-err").text = _x(c.stderr)
 
 
 def write_junit(path: str | Path, view: RunView, suite_name: str = "mega-conformance") -> None:

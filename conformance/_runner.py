@@ -31,7 +31,7 @@ __all__ = [
     "FaultNote",
     "Runner",
     "Segment",
-    "exit_status",
+    "run_failed",
     "harness_reason",
     "outcome_of",
     "run_all",
@@ -60,12 +60,6 @@ class CaseResult:
     def __post_init__(self) -> None:
         self.reason = bounded(self.reason, REASON_CHARS)
         self.note = bounded(self.note, NOTE_CHARS)
-
-    def record(self) -> dict[str, Any]:
-        """The case's JSON record (``--json``; docs/CONFORMANCE.md section 3 has the schema)."""
-        from ._results import case_record  # noqa: PLC0415  (_results builds on this module)
-
-        return case_record(self)
 
 
 def verdict(level: Level, failed: bool, strict: bool) -> Outcome:
@@ -238,17 +232,17 @@ class Runner:
                 self.driver.kill()
 
 
-#: The outcomes that make a run fail (exit status 1).
+#: The outcomes that make a run fail.
 FAILING: frozenset[Outcome] = frozenset({"fail", "not-judged"})
 
 
-def exit_status(results: Iterable[CaseResult]) -> int:
-    """0 when every case passed, was skipped or (a SHOULD case without --strict) is non-strict; else 1.
+def run_failed(results: Iterable[CaseResult]) -> bool:
+    """A case failed, or (a SHOULD case whose driver broke the contract) was not judged.
 
     A ``not-judged`` case fails the run: its driver broke the contract, so the run cannot vouch
-    for the client.
+    for the client. A ``non-strict`` SHOULD case (without --strict) does not.
     """
-    return 1 if any(r.outcome in FAILING for r in results) else 0
+    return any(r.outcome in FAILING for r in results)
 
 
 def run_all(

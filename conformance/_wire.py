@@ -29,14 +29,29 @@ MAX_PAYLOAD = MAX_PAYLOAD_BYTES
 MAX_TOPIC = MAX_TOPIC_BYTES
 
 
-def i32(data: bytes, at: int) -> int:
+def read_i32(data: bytes, at: int) -> int:
     """The big-endian signed 32-bit integer at ``at``."""
     return int.from_bytes(data[at : at + 4], "big", signed=True)
 
 
-def i64(data: bytes, at: int) -> int:
+def read_i64(data: bytes, at: int) -> int:
     """The big-endian signed 64-bit integer at ``at``."""
     return int.from_bytes(data[at : at + 8], "big", signed=True)
+
+
+def pack_i32(value: int) -> bytes:
+    """``value`` as the spec's i32: 4 bytes, big-endian, two's complement."""
+    return value.to_bytes(4, "big", signed=True)
+
+
+def pack_i64(value: int) -> bytes:
+    """``value`` as the spec's i64: 8 bytes, big-endian, two's complement."""
+    return value.to_bytes(8, "big", signed=True)
+
+
+def pack_u16(value: int) -> bytes:
+    """``value`` as the u16 of the CREATE_TOPIC echo: 2 bytes, big-endian, unsigned."""
+    return value.to_bytes(2, "big", signed=False)
 
 
 @dataclass(frozen=True)
@@ -96,9 +111,9 @@ def split_requests(data: bytes, *, cut: bool = False) -> Split:
     while pos < n:
         if n - pos < 9:
             return Split(tuple(requests), data[pos:], f"{n - pos} trailing bytes, too few for a request header")
-        cid = i32(data, pos)
+        cid = read_i32(data, pos)
         mtype = data[pos + 4]
-        tlen = i32(data, pos + 5)
+        tlen = read_i32(data, pos + 5)
         if mtype not in TYPE_NAMES:
             return Split(tuple(requests), data[pos:], f"byte {pos + 4} is message_type 0x{mtype:02x}, not 1, 2 or 3")
         if not 0 <= tlen <= MAX_TOPIC:
@@ -107,9 +122,9 @@ def split_requests(data: bytes, *, cut: bool = False) -> Split:
         head = 9 + tlen + tail
         if n - pos < head:
             return Split(tuple(requests), data[pos:], f"{n - pos} trailing bytes, an incomplete request")
-        ts = i64(data, pos + 9 + tlen)
-        offset = i32(data, pos + 17 + tlen) if mtype == CONSUME else None
-        plen = i32(data, pos + head - 4)
+        ts = read_i64(data, pos + 9 + tlen)
+        offset = read_i32(data, pos + 17 + tlen) if mtype == CONSUME else None
+        plen = read_i32(data, pos + head - 4)
         if not 0 <= plen <= MAX_PAYLOAD:
             return Split(tuple(requests), data[pos:], f"payload_length {plen} at byte {pos + head - 4}")
         if n - pos < head + plen and not cut:
@@ -231,71 +246,88 @@ def split_responses(data: bytes, request_types: Sequence[int], *, cut: bool = Fa
     out: list[WireResponse] = []
     pos = 0
     pending = 0
-    n = len(data)
-
-    def stop(problem: str) -> ResponseSplit:
-        return ResponseSplit(tuple(out), data[pos:], problem)
-
-    while pos < n:
-        left = n - pos
-        if left < 5:
-            return stop(f"{left} trailing bytes, too few for a response header")
-        cid = i32(data, pos)
-        success = data[pos + 4]
+    while pos < len(data):
         rtype = request_types[pending] if pending < len(request_types) else None
-        if success == 0:
-            if left < 6:
-                return stop("5 trailing bytes, an incomplete error response")
-            code = data[pos + 5]
-            unsolicited = cid == 0 and code == NETWORK_ERROR
-            answers = None if unsolicited or rtype is None else pending
-            out.append(WireResponse(pos, data[pos : pos + 6], cid, 0, answers, rtype, error_code=code))
-            pending += answers is not None
-            pos += 6
-            continue
-        if success != 1:
-            return stop(f"byte {pos + 4} is success 0x{success:02x}, neither 0 nor 1")
-        if rtype is None:
-            return stop(f"a success response at byte {pos} while no request is pending")
-        name = TYPE_NAMES[rtype]
-        if rtype == PRODUCE:
-            size = 17
-        elif rtype == CREATE_TOPIC:
-            if left < 15:
-                return stop(f"{left} trailing bytes, an incomplete {name} success")
-            size = 15 + int.from_bytes(data[pos + 13 : pos + 15], "big")
-        else:
-            if left < 21:
-                return stop(f"{left} trailing bytes, an incomplete {name} success")
-            plen = i32(data, pos + 17)
-            if not 0 <= plen <= MAX_PAYLOAD:
-                return stop(f"payload_length {plen} at byte {pos + 17}")
-            size = 21 + plen
-        if left < size and not (cut and rtype != PRODUCE):
-            return stop(f"{left} trailing bytes, an incomplete {name} success of {size} bytes")
-        raw = data[pos : pos + size]
-        ts = i64(raw, 5)
-        if rtype == PRODUCE:
-            response = WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, offset=i32(raw, 13))
-        elif rtype == CREATE_TOPIC:
-            response = WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, length=size - 15, body=raw[15:])
-        else:
-            response = WireResponse(
-                pos,
-                raw,
-                cid,
-                1,
-                pending,
-                rtype,
-                timestamp=ts,
-                next_offset=i32(raw, 13),
-                length=size - 21,
-                body=raw[21:],
-            )
+        try:
+            response = _read_response(data, pos, rtype, pending, cut)
+        except _NotAResponse as exc:
+            return ResponseSplit(tuple(out), data[pos:], str(exc))
         out.append(response)
-        pending += 1
-        pos += size
+        pending += response.answers is not None
+        pos += response.size
     return ResponseSplit(tuple(out), b"", None)
+
+
+class _NotAResponse(Exception):
+    """The bytes at a position cannot be read as a response; the message says why. It ends the split."""
+
+
+def _read_response(data: bytes, pos: int, rtype: int | None, pending: int, cut: bool) -> WireResponse:
+    """The response at ``pos``; ``rtype`` is the type of the oldest pending request (its index ``pending``)."""
+    left = len(data) - pos
+    if left < 5:
+        raise _NotAResponse(f"{left} trailing bytes, too few for a response header")
+    cid = read_i32(data, pos)
+    success = data[pos + 4]
+    if success == 0:
+        if left < 6:
+            raise _NotAResponse("5 trailing bytes, an incomplete error response")
+        code = data[pos + 5]
+        # The unsolicited frame (RESP-7) answers no request, even while one is pending.
+        unsolicited = cid == 0 and code == NETWORK_ERROR
+        answers = None if unsolicited or rtype is None else pending
+        return WireResponse(pos, data[pos : pos + 6], cid, 0, answers, rtype, error_code=code)
+    if success != 1:
+        raise _NotAResponse(f"byte {pos + 4} is success 0x{success:02x}, neither 0 nor 1")
+    if rtype is None:
+        raise _NotAResponse(f"a success response at byte {pos} while no request is pending")
+    return _read_success(data, pos, rtype, pending, cut)
+
+
+def _read_success(data: bytes, pos: int, rtype: int, pending: int, cut: bool) -> WireResponse:
+    """The success response at ``pos`` to request ``pending``, of type ``rtype``, laid out as section 4.1 says."""
+    name = TYPE_NAMES[rtype]
+    size = _success_size(data, pos, rtype)
+    left = len(data) - pos
+    # With ``cut``, a topic or payload may go past the bytes kept; a PRODUCE success has neither.
+    if left < size and not (cut and rtype != PRODUCE):
+        raise _NotAResponse(f"{left} trailing bytes, an incomplete {name} success of {size} bytes")
+    raw = data[pos : pos + size]
+    cid = read_i32(raw, 0)
+    ts = read_i64(raw, 5)
+    if rtype == PRODUCE:
+        return WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, offset=read_i32(raw, 13))
+    if rtype == CREATE_TOPIC:
+        return WireResponse(pos, raw, cid, 1, pending, rtype, timestamp=ts, length=size - 15, body=raw[15:])
+    return WireResponse(
+        pos,
+        raw,
+        cid,
+        1,
+        pending,
+        rtype,
+        timestamp=ts,
+        next_offset=read_i32(raw, 13),
+        length=size - 21,
+        body=raw[21:],
+    )
+
+
+def _success_size(data: bytes, pos: int, rtype: int) -> int:
+    """The length of the success response of type ``rtype`` at ``pos``, from its length field where it has one."""
+    left = len(data) - pos
+    if rtype == PRODUCE:
+        return 17
+    if rtype == CREATE_TOPIC:
+        if left < 15:
+            raise _NotAResponse(f"{left} trailing bytes, an incomplete {TYPE_NAMES[rtype]} success")
+        return 15 + int.from_bytes(data[pos + 13 : pos + 15], "big")
+    if left < 21:
+        raise _NotAResponse(f"{left} trailing bytes, an incomplete {TYPE_NAMES[rtype]} success")
+    plen = read_i32(data, pos + 17)
+    if not 0 <= plen <= MAX_PAYLOAD:
+        raise _NotAResponse(f"payload_length {plen} at byte {pos + 17}")
+    return 21 + plen
 
 
 def response_fields(r: WireResponse) -> list[FieldSpan]:

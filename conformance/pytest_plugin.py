@@ -25,9 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from . import cases as _cases  # noqa: F401  (importing it registers every case)
-from ._case import REGISTRY
-from ._runner import Runner
+from . import REGISTRY, Runner
 from ._text import one_line
 
 

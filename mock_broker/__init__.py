@@ -69,6 +69,7 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module("._control_http", __name__).ControlServer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "AppliedFault",
     "BrokerConfig",

@@ -314,16 +314,71 @@ def _write_ready_file(path: Path, text: str) -> None:
         raise
 
 
-async def _serve(config: BrokerConfig, args: argparse.Namespace) -> int:
-    json_format = args.log_format == "json"
-    records: RecordsFile | None = None
-    if args.records_file is not None:
+class _CannotStart(Exception):
+    """A start-up step failed; the message says which (exit status 1)."""
+
+
+def _open_records(args: argparse.Namespace, config: BrokerConfig) -> RecordsFile | None:
+    if args.records_file is None:
+        return None
+    try:
+        return RecordsFile(args.records_file, config.max_payload_bytes)
+    except OSError as exc:
+        raise _CannotStart(f"cannot write the records file {args.records_file}: {exc.strerror or exc}") from exc
+
+
+async def _start_broker(broker: MockBroker, config: BrokerConfig) -> None:
+    try:
+        await broker.start()
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
+        why = getattr(exc, "strerror", None) or exc
+        raise _CannotStart(f"cannot listen on {config.host}:{config.port}: {why}") from exc
+
+
+async def _start_control(broker: MockBroker, args: argparse.Namespace) -> ControlServer | None:
+    if args.control_port is None:
+        return None
+    try:
+        control = await ControlServer(broker, args.control_host, args.control_port).start()
+    except (OSError, UnicodeError, OverflowError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise _CannotStart(f"cannot listen on {args.control_host}:{args.control_port} (control API): {why}") from exc
+    if not is_loopback(control.host):
+        logging.getLogger("mock_broker").warning(
+            "the control API listens on %s:%d, not on loopback: anyone who can reach it can reset "
+            "the broker and read what its clients sent",
+            control.host,
+            control.port,
+        )
+    return control
+
+
+def _announce(broker: MockBroker, control: ControlServer | None, args: argparse.Namespace) -> Path | None:
+    """Say where the broker listens: the ready file (if asked), a line for people and one JSON line."""
+    started: dict[str, Any] = {
+        "event": "listening",
+        "pid": os.getpid(),
+        "profile": broker.profile,
+        "mega": {"host": broker.host, "port": broker.port},
+        "control": None if control is None else {"host": control.host, "port": control.port, "url": control.url},
+    }
+    line = json.dumps(started)
+    if args.ready_file is not None:
         try:
-            records = RecordsFile(args.records_file, config.max_payload_bytes)
+            _write_ready_file(args.ready_file, line + "\n")
         except OSError as exc:
-            _error(f"cannot write the records file {args.records_file}: {exc.strerror or exc}", json_format)
-            return 1
+            raise _CannotStart(f"cannot write the ready file {args.ready_file}: {exc.strerror or exc}") from exc
+    human = f"{PROG}: listening on {broker.host}:{broker.port} (profile {broker.profile})"
+    if control is not None:
+        human += f", control API {control.url}"
+    print(human, flush=True)
+    print(line, flush=True)
+    return args.ready_file  # type: ignore[no-any-return]
+
+
+async def _serve(config: BrokerConfig, args: argparse.Namespace) -> int:
     broker = MockBroker(config)
+    records: RecordsFile | None = None
     control: ControlServer | None = None
     ready: Path | None = None
     # Handle signals before saying where it listens: whoever reads that may stop it at once.
@@ -334,49 +389,16 @@ async def _serve(config: BrokerConfig, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):  # pragma: no cover - non-Unix
             loop.add_signal_handler(sig, on_signal)
     try:
-        try:
-            await broker.start()
-        except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
-            why = getattr(exc, "strerror", None) or exc
-            _error(f"cannot listen on {config.host}:{config.port}: {why}", json_format)
-            return 1
+        records = _open_records(args, config)
+        await _start_broker(broker, config)
         if records is not None:
             broker.on_connection_closed(records.connection_closed)
-        if args.control_port is not None:
-            try:
-                control = await ControlServer(broker, args.control_host, args.control_port).start()
-            except (OSError, UnicodeError, OverflowError) as exc:
-                why = getattr(exc, "strerror", None) or exc
-                _error(f"cannot listen on {args.control_host}:{args.control_port} (control API): {why}", json_format)
-                return 1
-            if not is_loopback(control.host):
-                logging.getLogger("mock_broker").warning(
-                    "the control API listens on %s:%d, not on loopback: anyone who can reach it can reset "
-                    "the broker and read what its clients sent",
-                    control.host,
-                    control.port,
-                )
-        started: dict[str, Any] = {
-            "event": "listening",
-            "pid": os.getpid(),
-            "profile": config.profile,
-            "mega": {"host": broker.host, "port": broker.port},
-            "control": None if control is None else {"host": control.host, "port": control.port, "url": control.url},
-        }
-        line = json.dumps(started)
-        if args.ready_file is not None:
-            try:
-                _write_ready_file(args.ready_file, line + "\n")
-            except OSError as exc:
-                _error(f"cannot write the ready file {args.ready_file}: {exc.strerror or exc}", json_format)
-                return 1
-            ready = args.ready_file
-        human = f"{PROG}: listening on {broker.host}:{broker.port} (profile {config.profile})"
-        if control is not None:
-            human += f", control API {control.url}"
-        print(human, flush=True)
-        print(line, flush=True)
+        control = await _start_control(broker, args)
+        ready = _announce(broker, control, args)
         await stop.wait()
+    except _CannotStart as exc:
+        _error(str(exc), args.log_format == "json")
+        return 1
     finally:
         if control is not None:
             control.close_api()  # control calls in flight get 503 now, not after the broker stopped

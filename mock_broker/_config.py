@@ -33,10 +33,10 @@ class BrokerConfig:
 
     ``port=0`` (the default here) picks a free ephemeral port; the CLI's default
     is the reference broker's 8080. ``idle_timeout=None`` (or 0) disables the
-    idle timeout. ``record`` keeps, per connection, the decoded requests and the
-    raw bytes both ways, each direction capped at ``record_bytes_limit`` bytes
-    and the request (and applied fault) lists at ``record_requests_limit``
-    entries (then flagged truncated). The records of at most
+    idle timeout. ``record`` keeps, per connection, the raw bytes both ways, each
+    direction capped at ``record_bytes_limit`` bytes (then flagged truncated); the
+    requests are decoded from them when asked for, at most ``record_requests_limit``
+    of them (the applied faults are capped there too). The records of at most
     ``max_closed_records`` closed connections, holding at most
     ``max_closed_record_bytes`` of transcript between them, are kept (the
     oldest go first; a closed record without transcript costs about 0.5 KiB).

@@ -30,7 +30,6 @@ from mega_client.protocol import (
     RequestFields,
     UnsolicitedError,
     encode_response,
-    layouts,
     request_from_fields,
 )
 
@@ -42,7 +41,6 @@ from ._steps import Close, Step, Write, cost
 
 log = logging.getLogger("mock_broker")
 
-_PRODUCE_OK_BYTES = layouts.PRODUCE_OK.size
 
 #: The unsolicited frame sent to an idle connection before it is closed.
 IDLE_FRAME = encode_response(UnsolicitedError(ErrorCode.NETWORK_ERROR))
@@ -59,8 +57,8 @@ class BrokerConnection:
     """The protocol state of one client connection.
 
     ``record`` is the connection's :class:`ConnectionRecord` (its counts and
-    close reason are always kept); with ``recording`` the decoded requests are
-    kept in it too, up to ``requests_limit``. ``internal_errors`` collects the
+    close reason are always kept); with ``recording`` the bytes received are
+    kept in it too, up to ``record_bytes_limit``. ``internal_errors`` collects the
     tracebacks of requests whose handling raised (each answered INTERNAL_ERROR).
     """
 
@@ -70,8 +68,8 @@ class BrokerConnection:
         "_faults",
         "_internal_errors",
         "_now",
+        "_record_bytes_limit",
         "_recording",
-        "_requests_limit",
         "_trace",
         "more",
         "read_rate",
@@ -87,7 +85,7 @@ class BrokerConnection:
         decoder: RequestDecoder,
         *,
         recording: bool = False,
-        requests_limit: int = 0,
+        record_bytes_limit: int = 0,
         internal_errors: deque[str] | None = None,
         trace: bool = False,
         now: Callable[[], float] = time.time,
@@ -102,7 +100,7 @@ class BrokerConnection:
         self._faults = faults
         self._decoder = decoder
         self._recording = recording
-        self._requests_limit = requests_limit
+        self._record_bytes_limit = record_bytes_limit
         self._internal_errors = internal_errors if internal_errors is not None else deque(maxlen=100)
         self._trace = trace
         self._now = now
@@ -112,6 +110,10 @@ class BrokerConnection:
     def receive_data(self, data: bytes) -> None:
         """Add bytes received from the client (ignored once closing: read and discarded)."""
         if self.state is State.OPEN:
+            record = self.record
+            record.bytes_received += len(data)
+            if self._recording:
+                record.keep_segment(self._now(), "in", data, self._record_bytes_limit)
             self._decoder.feed(data)
 
     @property
@@ -141,14 +143,12 @@ class BrokerConnection:
             return []
         if self._faults.active or self._trace:
             return self._observed_output(budget)
-        # The hot path: runs of PRODUCEs answered in place (Answerer.produce_run), any other frame
-        # decoded to a plain tuple and answered; the answers joined into one write.
+        # The hot path: runs of PRODUCEs and of CONSUMEs answered in place (Answerer.fast_run),
+        # any other frame decoded to a plain tuple and answered; the answers joined into one write.
         decoder = self._decoder
         next_fields = decoder.next_fields
         answer = self._answerer.answer
-        produce_run = self._answerer.produce_run
-        record = self.record
-        kept = record.request_list() if self._recording else None
+        fast_run = self._answerer.fast_run
         out: list[bytes] = []
         size = 0
         count = 0
@@ -156,13 +156,11 @@ class BrokerConnection:
         while size < budget:
             view = decoder.contiguous()
             if view is not None:
-                before = len(out)
-                end = produce_run(view[0], view[1], out, kept)
-                if end != view[1]:
+                end, n, added = fast_run(view[0], view[1], out, budget - size)
+                if n:
                     decoder.consumed_to(end)
-                    n = len(out) - before
                     count += n
-                    size += n * _PRODUCE_OK_BYTES
+                    size += added
                     continue
             try:
                 req = next_fields()
@@ -179,17 +177,13 @@ class BrokerConnection:
             if req is None:
                 break
             count += 1
-            if kept is not None:
-                kept.append(req)
             try:
                 frame = answer(req)
             except Exception:
                 frame = self._internal_error(req)
             out.append(frame)
             size += len(frame)
-        record.request_count += count
-        if kept is not None and len(kept) > self._requests_limit:
-            record.trim_requests(self._requests_limit)
+        self.record.request_count += count
         self.more = size >= budget and not self.closing
         if out:
             steps.insert(0, Write(b"".join(out)))
@@ -199,7 +193,6 @@ class BrokerConnection:
         """:meth:`next_output` with fault rules active or every request traced."""
         decoder = self._decoder
         record = self.record
-        kept = record.request_list() if self._recording else None
         faults = self._faults
         batch = _Batch()
         while batch.size < budget and not self.closing:
@@ -221,10 +214,6 @@ class BrokerConnection:
             if req is None:
                 break
             record.request_count += 1
-            if kept is not None and len(kept) < self._requests_limit:
-                kept.append(req)
-            elif kept is not None:
-                record.requests_truncated = True
             if self._trace:
                 log.debug("conn %d request %r", record.id, request_from_fields(req))
             mtype, cid, topic = req[0], req[1], req[2]
@@ -308,10 +297,8 @@ class BrokerConnection:
 
     def _note_fault(self, rule: FaultRule, cid: int | None) -> None:
         record = self.record
-        record.faults_applied += 1
         index = None if cid is None else record.request_count
-        if len(record.faults) < self._requests_limit:
-            record.faults.append(AppliedFault(str(rule), rule.action, self._now(), index, cid))
+        record.add_fault(AppliedFault(str(rule), rule.action, self._now(), index, cid))
         if cid is None:
             log.debug("conn %d: fault %s applied on connect", record.id, rule)
         else:

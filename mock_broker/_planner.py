@@ -11,7 +11,7 @@ running the steps the output scheduler's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mega_client.protocol import MessageType, UnsolicitedError, encode_error, encode_response, layouts
 from mega_client.protocol.limits import INT32_MAX, INT32_MIN, UINT16_MAX
@@ -86,50 +86,67 @@ def plan_answer(rules: Sequence[f.FaultRule], answer: bytes, message_type: int) 
     actions (``slice``, ``close``, ``close-after``, ``reset``, ``silent``,
     ``hold``) decides how it leaves.
     """
-    delay_ms = 0
-    before: list[bytes] = []
-    after = b""
-    mutations: list[f.Effect] = []
-    delivery: f.FaultRule | None = None
-    slow_read: int | None = None
-    for rule in rules:
-        effect = rule.effect
-        if isinstance(effect, f.Delay):
-            delay_ms += effect.ms
-        elif isinstance(effect, f.Unsolicited):
-            before.append(encode_response(UnsolicitedError(as_int8(effect.code))))
-        elif isinstance(effect, f.Trailing):
-            after += effect.data
-        elif isinstance(effect, (f.WrongCid, f.BadFlag, f.BadLength)):
-            mutations.append(effect)
-        elif isinstance(effect, f.SlowRead):
-            slow_read = effect.bytes_per_second
-        elif isinstance(effect, (f.Slice, f.Close, f.CloseAfter, f.Reset, f.Silent, f.Hold)):
-            delivery = rule
-    if mutations:
-        answer = mutate(answer, mutations, message_type)
-    how = delivery.effect if delivery is not None else None
-    if isinstance(how, f.Silent):
-        answer, how = b"", None
-    answer += after  # goes wherever the answer goes: with it, sliced, held or delayed
+    hits = _AnswerHits.of(rules)
+    if hits.mutations:
+        answer = mutate(answer, hits.mutations, message_type)
+    delivery = hits.delivery
+    if delivery is not None and isinstance(delivery.effect, f.Silent):
+        answer, delivery = b"", None
+    answer += hits.after  # goes wherever the answer goes: with it, sliced, held or delayed
     steps: list[Step] = []
-    if delay_ms:
-        steps.append(Sleep(delay_ms / 1000))
-    steps.extend(Write(frame) for frame in before)
-    ends_by = None
-    if how is None:
+    if hits.delay_ms:
+        steps.append(Sleep(hits.delay_ms / 1000))
+    steps.extend(Write(frame) for frame in hits.before)
+    if delivery is None:
         if answer or not steps:
             steps.append(Write(answer))
-    elif isinstance(how, f.Slice):
-        steps.append(Sliced(answer, how.size, how.pause_ms / 1000))
-    elif isinstance(how, f.Hold):
-        steps.append(Hold(answer))
-    else:  # close, close-after, reset
-        ends_by = delivery
-        if isinstance(how, f.CloseAfter) and how.k:
-            steps.append(Write(answer[: how.k]))
-        steps.append(Reset() if isinstance(how, f.Reset) else Close())
-    return AnswerPlan(tuple(steps), ends_by, slow_read)
+        return AnswerPlan(tuple(steps), None, hits.slow_read)
+    leaving, ends_by = _leave(answer, delivery)
+    return AnswerPlan((*steps, *leaving), ends_by, hits.slow_read)
+
+
+@dataclass(slots=True)
+class _AnswerHits:
+    """The rules that hit one request, sorted by what they do to its answer."""
+
+    delay_ms: int = 0
+    before: list[bytes] = field(default_factory=list)
+    after: bytes = b""
+    mutations: list[f.Effect] = field(default_factory=list)
+    #: The last of the delivery rules: it decides how the answer leaves.
+    delivery: f.FaultRule | None = None
+    slow_read: int | None = None
+
+    @classmethod
+    def of(cls, rules: Sequence[f.FaultRule]) -> _AnswerHits:
+        hits = cls()
+        for rule in rules:
+            effect = rule.effect
+            if isinstance(effect, f.Delay):
+                hits.delay_ms += effect.ms
+            elif isinstance(effect, f.Unsolicited):
+                hits.before.append(encode_response(UnsolicitedError(as_int8(effect.code))))
+            elif isinstance(effect, f.Trailing):
+                hits.after += effect.data
+            elif isinstance(effect, (f.WrongCid, f.BadFlag, f.BadLength)):
+                hits.mutations.append(effect)
+            elif isinstance(effect, f.SlowRead):
+                hits.slow_read = effect.bytes_per_second
+            elif isinstance(effect, (f.Slice, f.Close, f.CloseAfter, f.Reset, f.Silent, f.Hold)):
+                hits.delivery = rule
+        return hits
+
+
+def _leave(answer: bytes, delivery: f.FaultRule) -> tuple[tuple[Step, ...], f.FaultRule | None]:
+    """How ``answer`` leaves under a delivery rule other than ``silent``, and the rule if it ends the connection."""
+    how = delivery.effect
+    if isinstance(how, f.Slice):
+        return (Sliced(answer, how.size, how.pause_ms / 1000),), None
+    if isinstance(how, f.Hold):
+        return (Hold(answer),), None
+    # close, close-after, reset
+    cut = (Write(answer[: how.k]),) if isinstance(how, f.CloseAfter) and how.k else ()
+    return (*cut, Reset() if isinstance(how, f.Reset) else Close()), delivery
 
 
 def plan_connect(rules: Sequence[f.FaultRule]) -> ConnectPlan:

@@ -156,7 +156,7 @@ class BrokerProtocol(asyncio.BufferedProtocol):
             state.faults,
             cfg.new_decoder(),
             recording=cfg.record,
-            requests_limit=cfg.record_requests_limit,
+            record_bytes_limit=cfg.record_bytes_limit,
             internal_errors=state.internal_errors,
             trace=trace,
         )
@@ -206,10 +206,6 @@ class BrokerProtocol(asyncio.BufferedProtocol):
         if core.closing:  # read and discarded while the close lingers
             return
         self._last_rx = self._loop.time()
-        record = core.record
-        record.bytes_received += len(data)
-        if self._recording:
-            record.keep_segment(time.time(), "in", data, self._record_limit)
         core.receive_data(data)
         self._pump()
         if self._slow_rate:

@@ -8,19 +8,35 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from ._answers import Answerer
 from ._config import BrokerConfig
+from ._connection import BrokerConnection
 from ._faults import FaultRegistry
 from ._memory import RequestMemory
 from ._record import ConnectionRecord
 from ._storage import TopicStore
 
-if TYPE_CHECKING:
-    from ._protocol import BrokerProtocol
-
 log = logging.getLogger("mock_broker")
+
+
+class LiveConnection(Protocol):
+    """What the broker's state and server use of an open connection (a BrokerProtocol is one)."""
+
+    @property
+    def core(self) -> BrokerConnection: ...
+
+    @property
+    def write_buffer_size(self) -> int: ...
+
+    @property
+    def read_buffer_size(self) -> int: ...
+
+    def abort(self, reason: str) -> None: ...
+
+    def pool_admitted(self) -> None: ...
+
 
 #: Bytes one read may bring (asyncio's own read size).
 _READ_BYTES = 256 * 1024
@@ -51,14 +67,14 @@ class ConnectionPool:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._serving: set[BrokerProtocol] = set()
-        self._waiting: deque[BrokerProtocol] = deque()
+        self._serving: set[LiveConnection] = set()
+        self._waiting: deque[LiveConnection] = deque()
 
     @property
     def waiting(self) -> int:
         return len(self._waiting)
 
-    def enter(self, proto: BrokerProtocol) -> bool:
+    def enter(self, proto: LiveConnection) -> bool:
         """A new connection: True if it is served now, False if it waits for a place."""
         if len(self._serving) < self.size:
             self._serving.add(proto)
@@ -66,7 +82,7 @@ class ConnectionPool:
         self._waiting.append(proto)
         return False
 
-    def leave(self, proto: BrokerProtocol) -> None:
+    def leave(self, proto: LiveConnection) -> None:
         """A connection ended: its place goes to the oldest one waiting."""
         if proto in self._serving:
             self._serving.discard(proto)
@@ -89,9 +105,9 @@ class BrokerState:
         self.faults = FaultRegistry()
         self.memory = RequestMemory(config.max_buffered_request_bytes)
         self.pool = ConnectionPool(config.connection_pool) if config.connection_pool is not None else None
-        #: The buffer every connection's reads go into (see BrokerProtocol): one loop, one read at a time.
+        #: The buffer every connection's reads go into (see mock_broker._protocol): one loop, one read at a time.
         self.read_buffer = memoryview(bytearray(_READ_BYTES))
-        self.live: dict[int, BrokerProtocol] = {}
+        self.live: dict[int, LiveConnection] = {}
         self.records: list[ConnectionRecord] = []
         self.next_id = 1
         #: Tracebacks of exceptions raised while handling a request (each answered INTERNAL_ERROR).
@@ -107,11 +123,14 @@ class BrokerState:
         #: Set by the server: stop listening for the given seconds (the ``refuse`` fault).
         self.refuse_connections: Callable[[float], None] | None = None
 
-    def open_connection(self, proto: BrokerProtocol, peer: tuple[str, int] | None) -> ConnectionRecord:
+    def open_connection(self, proto: LiveConnection, peer: tuple[str, int] | None) -> ConnectionRecord:
         """Give a new connection its id and record."""
         conn_id = self.next_id
         self.next_id += 1
-        record = ConnectionRecord(conn_id, peer, time.time())
+        cfg = self.config
+        record = ConnectionRecord(
+            conn_id, peer, time.time(), new_decoder=cfg.new_decoder, requests_limit=cfg.record_requests_limit
+        )
         self.records.append(record)
         self.live[conn_id] = proto
         return record

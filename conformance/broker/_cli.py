@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 
 from conformance._case import REGISTRY
-from conformance._report import run_printing, summary_table, write_html, write_json, write_junit
+from conformance._command import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    UsageError,
+    check_outputs,
+    error,
+    exit_status,
+    int_in,
+    list_cases,
+    positive_seconds,
+    write_outputs,
+)
+from conformance._report import run_printing, summary_table
 from conformance._results import run_view
-from conformance._runner import exit_status
 from conformance._text import one_line
 
 from ._context import DEFAULT_TIMEOUT, Target, parse_address
@@ -19,24 +30,8 @@ from ._runner import BrokerRunner, TargetUnreachable, verdict_lines
 BROKER_ONLY = ("idle_timeout", "topic_capacity", "timeout")
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
-def _capacity(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of messages") from None
-    if not 1 <= value <= 2**31 - 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1..2147483647")
-    return value
+#: A topic capacity: at least one message, at most the wire's int32 offsets.
+_capacity = int_in(1, 2**31 - 1, "messages")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
-        type=_positive_float,
+        type=positive_seconds,
         help="the broker's idle timeout; the idle cases wait for it (skipped without this option)",
     )
     group.add_argument(
@@ -64,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--timeout",
         metavar="SECONDS",
-        type=_positive_float,
+        type=positive_seconds,
         help=f"seconds of silence after which a read fails its case (default {DEFAULT_TIMEOUT:g})",
     )
 
@@ -74,16 +69,14 @@ def wants_broker(args: argparse.Namespace) -> bool:
     return args.broker is not None or any(getattr(args, name, None) is not None for name in BROKER_ONLY)
 
 
-def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
+def main(args: argparse.Namespace, prog: str = PROG) -> int:
     """Run the broker cases as ``args`` say; the exit status of ``mega-conformance``."""
-    from conformance._cli import EXIT_USAGE, _check_output, _list, output_error  # noqa: PLC0415  (imports this one)
-
     try:
         if args.broker is None:
             given = [f"--{n.replace('_', '-')}" for n in BROKER_ONLY if getattr(args, n, None) is not None]
-            raise ValueError(f"{', '.join(given)}: only with --broker HOST:PORT")
+            raise UsageError(f"{', '.join(given)}: only with --broker HOST:PORT")
         if getattr(args, "driver", None) is not None:
-            raise ValueError("--driver and --broker exclude each other: a run checks a client or a broker")
+            raise UsageError("--driver and --broker exclude each other: a run checks a client or a broker")
         host, port = parse_address(args.broker)
         target = Target(
             host,
@@ -93,21 +86,20 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
             topic_capacity=args.topic_capacity,
         )
         selected = REGISTRY.select("broker", ids=args.case, areas=args.area)
-        for option, path in (("--json", args.json), ("--junit-xml", args.junit_xml), ("--report", args.report)):
-            _check_output(path, option)
-    except Exception as exc:  # a usage error of any kind: bad address, option, glob, output path
-        print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
+        check_outputs(args)
+    except (UsageError, LookupError, ValueError) as exc:  # a bad option, address, glob or output path
+        error(exc, prog)
         return EXIT_USAGE
 
     if args.list:
-        _list(selected)
-        return 0
+        list_cases(selected)
+        return EXIT_OK
 
     runner = BrokerRunner(target, strict=args.strict)
     try:
         runner.check_reachable()
     except TargetUnreachable as exc:
-        print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
+        error(exc, prog)
         return EXIT_USAGE
 
     settings = [f"run id {target.run_id}", f"read timeout {target.timeout:g} s"]
@@ -122,7 +114,7 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
 
     ran = run_printing(runner, selected, quiet=args.quiet, prog=prog)
     if ran is None:
-        return 130
+        return EXIT_INTERRUPTED
     results, duration = ran
 
     verdicts = verdict_lines(results)
@@ -139,14 +131,7 @@ def main(args: argparse.Namespace, prog: str = "mega-conformance") -> int:
         verdicts=verdicts,
         title=f"MEGA broker conformance report: {target.address}",
     )
-    try:
-        if args.json:
-            write_json(args.json, view)
-        if args.junit_xml:
-            write_junit(args.junit_xml, view, suite_name="mega-conformance-broker")
-        if args.report:
-            write_html(args.report, view)
-    except OSError as exc:
-        print(one_line(f"{prog}: error: {output_error(exc)}"), file=sys.stderr)
-        return EXIT_USAGE
+    failed_output = write_outputs(args, view, suite_name="mega-conformance-broker", prog=prog)
+    if failed_output is not None:
+        return failed_output
     return exit_status(results)

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 # The protocol's numbers and limits live in one place (mega_client.protocol, through the
 # client judge's conformance._wire); the response layouts below are spelled out here, field by
 # field, on purpose.
-from conformance._wire import CONSUME, hexline
-from conformance._wire import i32 as get_i32
+from conformance._wire import CONSUME, hexline, pack_i32, pack_i64, pack_u16, read_i32
 from mega_client.protocol import (
     ConsumeRequest,
     CreateTopicRequest,
     ErrorCode,
     ProduceRequest,
+    code_name,
     encode_request,
 )
 
@@ -42,27 +42,6 @@ NETWORK_ERROR = int(ErrorCode.NETWORK_ERROR)
 RESOURCE_EXHAUSTED = int(ErrorCode.RESOURCE_EXHAUSTED)
 
 
-def code_name(code: int) -> str:
-    """The protocol's name for an error code."""
-    try:
-        return ErrorCode(code).name
-    except ValueError:
-        return f"undefined code {code}"
-
-
-def i32(value: int) -> bytes:
-    """``value`` as the spec's i32: 4 bytes, big-endian, two's complement."""
-    return value.to_bytes(4, "big", signed=True)
-
-
-def i64(value: int) -> bytes:
-    """``value`` as the spec's i64: 8 bytes, big-endian, two's complement."""
-    return value.to_bytes(8, "big", signed=True)
-
-
-def u16(value: int) -> bytes:
-    """``value`` as the u16 of the CREATE_TOPIC echo: 2 bytes, big-endian, unsigned."""
-    return value.to_bytes(2, "big", signed=False)
 
 
 # -- requests ---------------------------------------------------------------------------
@@ -101,10 +80,10 @@ def raw_request(
     """
     tlen = len(topic) if topic_length is None else topic_length
     plen = len(payload) if payload_length is None else payload_length
-    out = i32(cid) + bytes([message_type]) + i32(tlen) + topic + i64(timestamp)
+    out = pack_i32(cid) + bytes([message_type]) + pack_i32(tlen) + topic + pack_i64(timestamp)
     if offset is not None or message_type == CONSUME:
-        out += i32(offset or 0)
-    return out + i32(plen) + payload
+        out += pack_i32(offset or 0)
+    return out + pack_i32(plen) + payload
 
 
 def header_until_payload_length(cid: int, message_type: int, topic: bytes, payload_length: int) -> bytes:
@@ -143,7 +122,7 @@ _ERROR_FIELDS: tuple[Field, ...] = (("correlation_id", 0, 4), ("success", 4, 1),
 
 def error(cid: int, code: int) -> Expected:
     """Error response (RESP-3), 6 bytes: correlation_id i32 | success 0 | error_code i8."""
-    data = i32(cid) + b"\x00" + code.to_bytes(1, "big", signed=True)
+    data = pack_i32(cid) + b"\x00" + code.to_bytes(1, "big", signed=True)
     return Expected(data, f"error response {code_name(code)} ({code}) for correlation id {cid}", _ERROR_FIELDS)
 
 
@@ -154,7 +133,7 @@ UNSOLICITED = Expected(bytes.fromhex("000000000008"), "the unsolicited frame 00 
 def create_ok(cid: int, timestamp: int, topic: bytes | str) -> Expected:
     """CREATE_TOPIC success (RESP-4), 15 + n bytes: cid | 1 | timestamp i64 | topic_len u16 | topic."""
     name = topic.encode("utf-8") if isinstance(topic, str) else topic
-    data = i32(cid) + b"\x01" + i64(timestamp) + u16(len(name)) + name
+    data = pack_i32(cid) + b"\x01" + pack_i64(timestamp) + pack_u16(len(name)) + name
     fields: tuple[Field, ...] = (
         ("correlation_id", 0, 4),
         ("success", 4, 1),
@@ -168,7 +147,7 @@ def create_ok(cid: int, timestamp: int, topic: bytes | str) -> Expected:
 
 def produce_ok(cid: int, timestamp: int, offset: int) -> Expected:
     """PRODUCE success (RESP-5), 17 bytes: cid | 1 | timestamp i64 | offset i32."""
-    data = i32(cid) + b"\x01" + i64(timestamp) + i32(offset)
+    data = pack_i32(cid) + b"\x01" + pack_i64(timestamp) + pack_i32(offset)
     fields: tuple[Field, ...] = (
         ("correlation_id", 0, 4),
         ("success", 4, 1),
@@ -183,7 +162,7 @@ def consume_ok(cid: int, timestamp: int, next_offset: int, payload: bytes) -> Ex
 
     cid | 1 | timestamp i64 | next_offset i32 | payload_length i32 | payload.
     """
-    data = i32(cid) + b"\x01" + i64(timestamp) + i32(next_offset) + i32(len(payload)) + payload
+    data = pack_i32(cid) + b"\x01" + pack_i64(timestamp) + pack_i32(next_offset) + pack_i32(len(payload)) + payload
     fields: tuple[Field, ...] = (
         ("correlation_id", 0, 4),
         ("success", 4, 1),
@@ -203,7 +182,7 @@ def describe_response(data: bytes) -> str:
     """A best guess at what ``data`` (the start of what the broker sent) is, for failure messages."""
     if len(data) < 5:
         return f"{len(data)} bytes: {hexline(data)}"
-    cid = get_i32(data, 0)
+    cid = read_i32(data, 0)
     flag = data[4]
     if flag == 0 and len(data) >= 6:
         code = int.from_bytes(data[5:6], "big", signed=True)

@@ -36,10 +36,6 @@ def expect_field(ctx: ClientContext, raw: bytes, start: int, expected: bytes, na
         ctx.fail(f"{name} (bytes {start}..{end - 1}) is {hexline(got)}, expected {hexline(expected)}")
 
 
-def be32(value: int) -> bytes:
-    """``value`` as 4 big-endian two's complement bytes (the spec's i32)."""
-    return value.to_bytes(4, "big", signed=True)
-
 
 def expect_length(ctx: ClientContext, raw: bytes, expected: int, what: str, hint: str = "") -> None:
     if len(raw) != expected:

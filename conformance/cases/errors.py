@@ -5,8 +5,8 @@ from __future__ import annotations
 from conformance._case import Level, case
 from conformance._context import ClientContext
 from conformance._driver import Reply
-from conformance._wire import CREATE_TOPIC, PRODUCE
-from conformance.cases._util import be32, check_echo, wait_closed
+from conformance._wire import CREATE_TOPIC, PRODUCE, pack_i32
+from conformance.cases._util import check_echo, wait_closed
 
 T = "probe-a"
 FAST = {"timeout_ms": 500}
@@ -297,7 +297,7 @@ def bytes_while_idle(ctx: ClientContext) -> None:
     ctx.setup(T)
     create_cid = ctx.the_request(CREATE_TOPIC).correlation_id
     following = create_cid + 2 if create_cid + 2 <= 2**31 - 1 else create_cid + 2 - (2**31 - 1)
-    ctx.fault(f"produce:trailing={(be32(following) + bytes([1])).hex()}:once")
+    ctx.fault(f"produce:trailing={(pack_i32(following) + bytes([1])).hex()}:once")
     first = ctx.ok(ctx.produce(T, b"first"), "produce answered and followed by 5 stray bytes")
     ctx.check(first.get("offset") == 0, f"reported offset {first.get('offset')}, expected 0")
     reply = ctx.produce(T, b"second")

@@ -7,11 +7,10 @@ from collections.abc import Callable
 from conformance._case import Level, case
 from conformance._context import ClientContext
 from conformance._driver import Reply
-from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE, hexline, i32, i64, split_requests
+from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE, hexline, pack_i32, read_i32, read_i64, split_requests
 from conformance.cases._util import (
     BINARY,
     UTF8_TEXT,
-    be32,
     check_echo,
     expect_field,
     expect_length,
@@ -40,7 +39,7 @@ def create_topic_layout(ctx: ClientContext) -> None:
     reply = ctx.create_topic(T)
     raw = _first_request(ctx)
     expect_field(ctx, raw, 4, bytes([0x03]), "message_type")
-    expect_field(ctx, raw, 5, be32(7), "topic_length")
+    expect_field(ctx, raw, 5, pack_i32(7), "topic_length")
     expect_field(ctx, raw, 9, b"probe-a", "topic")
     hint = "payload_length missing after the timestamp (REQ-4, REQ-7)" if len(raw) == 24 else ""
     expect_length(ctx, raw, 28, "the CREATE_TOPIC request", hint)
@@ -55,9 +54,9 @@ def produce_layout(ctx: ClientContext) -> None:
     reply = ctx.produce(T, b"abc")  # the topic does not exist: the request is the first on the wire
     raw = _first_request(ctx)
     expect_field(ctx, raw, 4, bytes([0x01]), "message_type")
-    expect_field(ctx, raw, 5, be32(7), "topic_length")
+    expect_field(ctx, raw, 5, pack_i32(7), "topic_length")
     expect_field(ctx, raw, 9, b"probe-a", "topic")
-    expect_field(ctx, raw, 24, be32(3), "payload_length")
+    expect_field(ctx, raw, 24, pack_i32(3), "payload_length")
     expect_field(ctx, raw, 28, b"abc", "payload")
     expect_length(ctx, raw, 31, "the PRODUCE request")
     ctx.expect_error(reply, "produce to a missing topic", ["broker"], "TOPIC_NOT_FOUND")
@@ -71,9 +70,9 @@ def consume_layout(ctx: ClientContext) -> None:
     reply = ctx.consume(T, 5)
     raw = _first_request(ctx)
     expect_field(ctx, raw, 4, bytes([0x02]), "message_type")
-    expect_field(ctx, raw, 5, be32(7), "topic_length")
+    expect_field(ctx, raw, 5, pack_i32(7), "topic_length")
     expect_field(ctx, raw, 9, b"probe-a", "topic")
-    expect_field(ctx, raw, 24, be32(5), "offset")
+    expect_field(ctx, raw, 24, pack_i32(5), "offset")
     hint = "payload_length missing after the offset (REQ-6, REQ-7)" if len(raw) == 28 else ""
     expect_length(ctx, raw, 32, "the CONSUME request", hint)
     ctx.expect_error(reply, "consume from a missing topic", ["broker"], "TOPIC_NOT_FOUND")
@@ -89,7 +88,7 @@ def create_topic_payload_length(ctx: ClientContext) -> None:
     n = len(T)
     if len(raw) < 21 + n:
         ctx.fail(f"CREATE_TOPIC is {len(raw)} bytes: it ends before a payload_length at bytes {17 + n}..{20 + n}")
-    plen = i32(raw, 17 + n)
+    plen = read_i32(raw, 17 + n)
     ctx.check(plen >= 0, f"payload_length is negative: {plen}")
     expect_length(ctx, raw, 21 + n + plen, "the CREATE_TOPIC request")
     ctx.ok(reply, "create_topic")
@@ -115,7 +114,7 @@ def create_topic_payload_zero(ctx: ClientContext) -> None:
     ctx.ok(ctx.connect(), "connect")
     ctx.create_topic(T)
     raw = _first_request(ctx)
-    expect_field(ctx, raw, 17 + len(T), be32(0), "payload_length")
+    expect_field(ctx, raw, 17 + len(T), pack_i32(0), "payload_length")
     expect_length(ctx, raw, 21 + len(T), "the CREATE_TOPIC request")
 
 
@@ -125,7 +124,7 @@ def consume_payload_zero(ctx: ClientContext) -> None:
     ctx.ok(ctx.connect(), "connect")
     ctx.consume(T, 0)
     raw = _first_request(ctx)
-    expect_field(ctx, raw, 21 + len(T), be32(0), "payload_length")
+    expect_field(ctx, raw, 21 + len(T), pack_i32(0), "payload_length")
     expect_length(ctx, raw, 25 + len(T), "the CONSUME request")
 
 
@@ -178,7 +177,7 @@ def topic_utf8_bytes(ctx: ClientContext) -> None:
         ctx.note("refused locally, nothing sent")
         return
     ctx.note("sent, and refused by the broker")
-    expect_field(ctx, raw, 5, be32(len(encoded)), "topic_length")
+    expect_field(ctx, raw, 5, pack_i32(len(encoded)), "topic_length")
     expect_field(ctx, raw, 9, encoded, "topic")
     ctx.expect_error(reply, "create_topic of an invalid name", ["broker", "usage"])
 
@@ -222,7 +221,7 @@ def topic_verbatim(ctx: ClientContext) -> None:
     ctx.ok(ctx.connect(), "connect")
     reply = ctx.create_topic(topic)
     raw = _first_request(ctx)
-    expect_field(ctx, raw, 5, be32(7), "topic_length")
+    expect_field(ctx, raw, 5, pack_i32(7), "topic_length")
     expect_field(ctx, raw, 9, b"Az09._-", "topic")
     ctx.ok(reply, "create_topic")
 
@@ -271,7 +270,7 @@ def _timestamp_case(ctx: ClientContext, message_type: int) -> None:
     n = len(T)
     if len(raw) < 17 + n:
         ctx.fail(f"the request ends after {len(raw)} bytes, before its timestamp")
-    expect_ms_timestamp(ctx, i64(raw, 9 + n), before, after, "the request's")
+    expect_ms_timestamp(ctx, read_i64(raw, 9 + n), before, after, "the request's")
 
 
 @case("framing.timestamp.create-topic-ms", clauses=("CLIENT-18", "WIRE-1"), level=Level.SHOULD)

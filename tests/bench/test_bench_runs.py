@@ -143,8 +143,13 @@ def test_deep_topic_and_memory(results: dict[str, Any]) -> None:
 def test_idle_connections(results: dict[str, Any]) -> None:
     idle = results["idle_connections"]
     assert idle["connections"] == 50
-    assert idle["rss_after"] >= idle["rss_before"] > 0
-    assert idle["bytes_per_connection"] == pytest.approx((idle["rss_after"] - idle["rss_before"]) / 50)
+    assert len(idle["rounds"]) == 2  # a fresh broker each
+    for r in idle["rounds"]:
+        assert r["rss_after"] >= r["rss_before"] > 0
+        assert r["bytes_per_connection"] == pytest.approx((r["rss_after"] - r["rss_before"]) / 50)
+    per = idle["bytes_per_connection"]
+    assert per["n"] == 2
+    assert per["low"] <= per["median"] <= per["high"]  # 50 connections may not grow RSS by a page
 
 
 def test_client_figures(results: dict[str, Any]) -> None:

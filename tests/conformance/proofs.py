@@ -24,8 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from conformance._case import REGISTRY, Case
-from conformance._runner import CaseResult, Runner
+from conformance import REGISTRY, Case, CaseResult, Runner
 
 from .broken_clients.async_driver import DEFECTS as ASYNC_DEFECTS
 from .broken_clients.megaclient import DEFECTS as MEGA_DEFECTS

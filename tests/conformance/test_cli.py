@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import _cli
+from conformance import _cli, _command
 from conformance._case import REGISTRY
 from tests._proc import run_module
 
@@ -81,7 +81,7 @@ def test_output_failing_after_the_run_is_one_line(
     def refuse(path: object, *args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(_cli, "write_junit", refuse)
+    monkeypatch.setattr(_command, "write_junit", refuse)  # the writes of both halves go through _command
     out = tmp_path / "r.xml"
     args = ["--driver", driver_arg(None), "--case", "framing.create-topic.echo-decoded", "--junit-xml", str(out)]
     assert _cli.main(args) == 2

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from conformance import CaseResult, Runner
 from conformance._case import REGISTRY, Case, Level
 from conformance._context import ClientContext
 from conformance._limits import JSON_WIRE_BYTES
 from conformance._results import FORMAT, VERSION, ResultsFileError, document, load, run_view, write_document
-from conformance._runner import CaseResult, Runner
 
 CASES = ("framing.create-topic.echo-decoded", "framing.produce.layout", "errors.protocol.wrong-correlation-id")
 

@@ -8,8 +8,8 @@ from typing import Protocol
 
 import pytest
 
+from conformance import CaseResult
 from conformance._case import Case
-from conformance._runner import CaseResult
 from conformance.broker import BrokerRunner, Target, broker_cases
 from conformance.broker._context import DEFAULT_TIMEOUT
 from mock_broker import ThreadedMockBroker

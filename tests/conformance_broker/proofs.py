@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conformance import CaseResult
 from conformance._case import Case
-from conformance._runner import CaseResult
 from conformance.broker import broker_cases
 from tests.conformance.case_proofs import Proof, ProofTable, coverage_markdown, doc_block, with_doc_block
 
@@ -219,7 +219,8 @@ PROOFS: ProofTable = {
     "streams.pipelined-effects": [
         P("effects-after-read", "(response 2 of 5) … got an error response TOPIC_NOT_FOUND (4) with correlation id 2")
     ],
-    "streams.one-byte-at-a-time": [P("no-buffering", "sent one byte at a time: … no answer within")],
+    # no answer, or (when a busy machine lets a read gather a few bytes) a wrong one
+    "streams.one-byte-at-a-time": [P("no-buffering", "answer to … sent one byte at a time:")],
     "streams.split-anywhere": [P("no-buffering", "answers to requests sent in 7-byte pieces: … got an error response")],
     "streams.answered-before-eof-close": [
         P("eof-drops-answers", "sent just before EOF: … the broker closed the connection before any byte of it")

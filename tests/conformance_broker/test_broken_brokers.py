@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from conformance import CaseResult
 from conformance._case import Level
-from conformance._runner import CaseResult
 from conformance.broker import BrokerRunner, Target, broker_cases
 
 from .broken_brokers import RawBroker

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance import _command
 from conformance._cli import main
-from conformance.broker import _cli as broker_cli
 from conformance.broker import broker_cases
 from mock_broker import ThreadedMockBroker
 from tests._proc import run_module, start_mock_broker, stop
@@ -141,7 +141,7 @@ def test_output_failing_after_the_run_is_one_line(
     def refuse(path: object, *args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(broker_cli, "write_json", refuse)
+    monkeypatch.setattr(_command, "write_json", refuse)  # the writes of both halves go through _command
     out = tmp_path / "r.json"
     with ThreadedMockBroker(record=False) as broker:
         address = f"{broker.host}:{broker.port}"

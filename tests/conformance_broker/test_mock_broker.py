@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from conformance import CaseResult
 from conformance._case import Level
-from conformance._runner import CaseResult
+from conformance._results import case_record
 from conformance.broker import BrokerRunner, Target, broker_cases, is_reference_defect, verdict_lines, verdicts
 from mock_broker import ThreadedMockBroker
 
@@ -69,7 +70,7 @@ def test_spec_profile_passes_every_case(spec_results: list[CaseResult]) -> None:
     wire = create.transcript[0]
     assert wire.received[4] == 0x03  # the request, as the broker received it
     assert wire.sent[:5] == bytes.fromhex("0000000701")  # its answer
-    assert "reference-defect" in by_id["connections.fifty-at-once"].record()["tags"]
+    assert "reference-defect" in case_record(by_id["connections.fifty-at-once"])["tags"]
     cost = by_id["performance.consume-cost"]
     if not _too_slow_to_measure(cost):
         assert "one CONSUME at a time" in cost.note  # the measurement, on a pass too

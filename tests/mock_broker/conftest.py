@@ -2,7 +2,7 @@
 
 The plugin's fixtures are imported here too, so these tests also run from a
 checkout where the package (and so its pytest11 entry point) is not installed;
-test_mb_plugin.py checks the entry point itself.
+test_pytest_plugin.py checks the entry point itself.
 """
 
 from __future__ import annotations

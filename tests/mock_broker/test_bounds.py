@@ -22,7 +22,7 @@ import pytest
 from mock_broker import ThreadedMockBroker
 from tests._proc import start_mock_broker, stop
 
-from ._mb_support import RawClient, create, pipelined, produce, wait_until
+from ._raw import RawClient, create, pipelined, produce, wait_until
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads memory from /proc")
 

@@ -1,6 +1,6 @@
 """The broker's sans-IO core: request bytes in, output steps out, with no socket and no loop.
 
-Expected answers are spelled out by hand (``_mb_support``), as in the socket-level tests.
+Expected answers are spelled out by hand (``_raw``), as in the socket-level tests.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from mock_broker._record import ConnectionRecord
 from mock_broker._steps import Close, Reset, Sleep, Sliced, Write
 from mock_broker._storage import TopicStore
 
-from ._mb_support import (
+from ._raw import (
     TS,
     consume,
     consume_ok,
@@ -31,12 +31,14 @@ from ._mb_support import (
 def core(profile: str = "spec", *, recording: bool = True, **config: object) -> BrokerConnection:
     cfg = BrokerConfig(profile=profile, **config)  # type: ignore[arg-type]
     return BrokerConnection(
-        ConnectionRecord(1, ("127.0.0.1", 1), 0.0),
+        ConnectionRecord(
+            1, ("127.0.0.1", 1), 0.0, new_decoder=cfg.new_decoder, requests_limit=cfg.record_requests_limit
+        ),
         Answerer(cfg, TopicStore()),
         FaultRegistry(),
         cfg.new_decoder(),
         recording=recording,
-        requests_limit=cfg.record_requests_limit,
+        record_bytes_limit=cfg.record_bytes_limit,
         now=lambda: 42.0,
     )
 
@@ -145,6 +147,27 @@ def test_requests_are_recorded_as_frames_up_to_the_limit():
     assert [r.correlation_id for r in c.record.requests] == [1, 2]
     assert c.record.requests_truncated
     assert c.record.request_count == 3
+
+
+def test_the_requests_recorded_are_the_well_formed_frames_received():
+    c = core()
+    stream = pipelined([create(1, "t")]) + raw_frame(2, 1, b"\xff\xfe", payload=b"x")
+    stream += pipelined([produce(3, "t", b"a"), produce(4, "t", b"b")])[:-1]  # the last frame not complete yet
+    c.receive_data(stream)
+    c.next_output(1 << 20)
+    assert c.record.received == stream
+    assert c.record.bytes_received == len(stream)
+    assert [r.correlation_id for r in c.record.requests] == [1, 3]  # cid 2 (not UTF-8) was answered INVALID_REQUEST
+    assert not c.record.requests_truncated
+
+
+def test_a_frame_that_loses_the_stream_ends_the_requests_recorded():
+    c = core()
+    c.receive_data(pipelined([create(1, "t")]) + raw_frame(2, 9, b"t") + pipelined([produce(3, "t")]))
+    c.next_output(1 << 20)
+    assert c.closing
+    assert [r.correlation_id for r in c.record.requests] == [1]
+    assert not c.record.requests_truncated
 
 
 def test_not_recording_keeps_no_requests():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ._control_support import Api, ControlledBroker, start_controlled_broker
-from ._mb_support import RawClient, consume_ok, create_ok, error, produce_ok, raw_frame
+from ._raw import RawClient, consume_ok, create_ok, error, produce_ok, raw_frame
 
 TS = 1234567890123
 PRODUCE, CONSUME, CREATE = 1, 2, 3

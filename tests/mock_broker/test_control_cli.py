@@ -14,7 +14,7 @@ from pathlib import Path
 from tests._proc import LineReader, kill, run_module, start_mock_broker, start_module, stop
 
 from ._control_support import Api, Reply, start_controlled_broker
-from ._mb_support import RawClient, create_ok, raw_frame
+from ._raw import RawClient, create_ok, raw_frame
 
 CREATE = 3
 

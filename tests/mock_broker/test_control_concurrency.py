@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ._control_support import ControlledBroker, start_controlled_broker
-from ._mb_support import RawClient, consume_ok, create_ok, produce_ok, raw_frame
+from ._raw import RawClient, consume_ok, create_ok, produce_ok, raw_frame
 
 PRODUCE, CONSUME, CREATE = 1, 2, 3
 CLIENTS = 4

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ._control_support import Api, ControlledBroker, Reply, _reply, start_controlled_broker
-from ._mb_support import RawClient, create_ok, produce_ok, raw_frame
+from ._raw import RawClient, create_ok, produce_ok, raw_frame
 
 PRODUCE, CREATE = 1, 3
 

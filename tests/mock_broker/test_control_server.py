@@ -10,7 +10,7 @@ from mock_broker import ControlServer, MockBroker
 from mock_broker._control_api import ERROR_CODES
 
 from ._control_support import Api
-from ._mb_support import create_ok, raw_frame
+from ._raw import create_ok, raw_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from mock_broker import FaultRule
 from mock_broker._planner import as_int8, mutate, plan_answer, plan_connect, replacement_error
 from mock_broker._steps import Close, Hold, Reset, Sleep, Sliced, Write
 
-from ._mb_support import consume_ok, create_ok, error, produce_ok
+from ._raw import consume_ok, create_ok, error, produce_ok
 
 ANSWER = produce_ok(7, 3)
 PRODUCE, CONSUME, CREATE_TOPIC = 1, 2, 3

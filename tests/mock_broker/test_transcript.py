@@ -12,7 +12,7 @@ from mega_client.protocol import (
 )
 from mock_broker._transcript import read_answers
 
-from ._mb_support import consume_ok, create_ok, error, produce_ok
+from ._raw import consume_ok, create_ok, error, produce_ok
 
 PRODUCE, CONSUME, CREATE = 1, 2, 3
 MAX = 1024 * 1024

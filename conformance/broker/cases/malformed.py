@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE, hexline
+from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE, hexline, pack_i32
 from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
     INVALID_MESSAGE_TYPE,
@@ -19,7 +19,6 @@ from conformance.broker._frames import (
     create_topic,
     describe_response,
     error,
-    i32,
     produce,
     produce_ok,
     raw_request,
@@ -41,7 +40,7 @@ def unknown_type(ctx: BrokerContext) -> None:
     closed."""
     for mtype, cid in ((0x00, INT32_MIN), (0x04, 5), (0x7F, -1), (0xFF, INT32_MAX)):
         c = ctx.connect()
-        c.send(i32(cid) + bytes([mtype]), f"correlation id {cid}, message_type 0x{mtype:02x}")
+        c.send(pack_i32(cid) + bytes([mtype]), f"correlation id {cid}, message_type 0x{mtype:02x}")
         c.expect(error(cid, INVALID_MESSAGE_TYPE), what=f"answer to message_type 0x{mtype:02x}")
         c.expect_closed(f"after INVALID_MESSAGE_TYPE for message_type 0x{mtype:02x}")
 
@@ -65,14 +64,14 @@ def nothing_after_fatal(ctx: BrokerContext) -> None:
     judged by other cases."""
     for label, cid, bad in (
         ("message_type 0x04", 1, raw_request(1, 0x04, b"x", 0)),
-        ("topic_length -1", 2, i32(2) + bytes([PRODUCE]) + i32(-1)),
+        ("topic_length -1", 2, pack_i32(2) + bytes([PRODUCE]) + pack_i32(-1)),
     ):
         name = ctx.topic("after-" + label.split()[0].replace("_", "-"))
         c = ctx.connect()
         c.send(bad + create_topic(3, name, 4), f"{label} + CREATE_TOPIC", tolerate_close=True)
         c.fill(1 << 20)  # until the broker closes, or is silent for the timeout
         got = c.take(len(c.pending))
-        if len(got) >= 6 and got[:4] == i32(cid) and got[4] == 0:
+        if len(got) >= 6 and got[:4] == pack_i32(cid) and got[4] == 0:
             got = got[6:]  # the fatal frame's own error response
         ctx.check(
             not got,
@@ -92,7 +91,7 @@ def negative_topic_length(ctx: BrokerContext) -> None:
     answered INVALID_REQUEST (1) with its correlation id at once, then the connection is closed."""
     for mtype, tlen, cid in ((PRODUCE, -1, 6), (CONSUME, INT32_MIN, -6)):
         c = ctx.connect()
-        c.send(i32(cid) + bytes([mtype]) + i32(tlen), f"topic_length {tlen}")
+        c.send(pack_i32(cid) + bytes([mtype]) + pack_i32(tlen), f"topic_length {tlen}")
         c.expect(error(cid, INVALID_REQUEST), what=f"answer to topic_length {tlen}")
         c.expect_closed(f"after INVALID_REQUEST for topic_length {tlen}")
 
@@ -110,7 +109,7 @@ def huge_topic_length(ctx: BrokerContext) -> None:
     sent = []
     for tlen, cid in ((65_536, 8), (INT32_MAX, 9)):
         c = ctx.connect(f"connect for topic_length {tlen:,}")
-        c.send(i32(cid) + bytes([CREATE_TOPIC]) + i32(tlen), f"topic_length {tlen}")
+        c.send(pack_i32(cid) + bytes([CREATE_TOPIC]) + pack_i32(tlen), f"topic_length {tlen}")
         sent.append((c, tlen, cid))
     deadline = time.monotonic() + ctx.timeout
     bad = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE
+from conformance._wire import CONSUME, CREATE_TOPIC, PRODUCE, pack_i32
 from conformance.broker._context import BrokerContext
 from conformance.broker._frames import (
     INVALID_OFFSET,
@@ -12,7 +12,6 @@ from conformance.broker._frames import (
     create_ok,
     create_topic,
     error,
-    i32,
     produce,
     produce_ok,
     raw_request,
@@ -78,7 +77,7 @@ def too_long(ctx: BrokerContext) -> None:
     answered INVALID_REQUEST with its correlation id, without waiting for the name, then the broker closes the
     connection."""
     c = ctx.connect()
-    c.send(i32(-7) + bytes([CREATE_TOPIC]) + i32(256), "CREATE_TOPIC up to its topic_length 256")
+    c.send(pack_i32(-7) + bytes([CREATE_TOPIC]) + pack_i32(256), "CREATE_TOPIC up to its topic_length 256")
     c.expect(error(-7, INVALID_REQUEST), what="answer to topic_length 256")
     c.expect_closed("after INVALID_REQUEST for topic_length 256 (CONN-10)")
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from conformance._wire import MAX_PAYLOAD, hexline
-from conformance._wire import i32 as get_i32
-from conformance._wire import i64 as get_i64
+from conformance._wire import MAX_PAYLOAD, hexline, pack_i32, pack_i64, read_i32, read_i64
 from conformance.broker._context import BrokerContext, Connection
 from conformance.broker._frames import (
     INVALID_OFFSET,
@@ -20,8 +18,6 @@ from conformance.broker._frames import (
     create_topic,
     describe_response,
     error,
-    i32,
-    i64,
     produce,
     produce_ok,
 )
@@ -123,10 +119,10 @@ def _offset_of(ctx: BrokerContext, conn: Connection, cid: int, ts: int, what: st
     """Read one PRODUCE success (17 bytes) and return its offset, checking every other field."""
     raw = conn.read_exact(17, what)
     ctx.check(
-        get_i32(raw, 0) == cid and raw[4] == 1 and get_i64(raw, 5) == ts,
+        read_i32(raw, 0) == cid and raw[4] == 1 and read_i64(raw, 5) == ts,
         f"{what}: expected a PRODUCE success for correlation id {cid} with timestamp {ts}, got {hexline(raw)}",
     )
-    return get_i32(raw, 13)
+    return read_i32(raw, 13)
 
 
 @broker_case("semantics.offsets-across-connections", clauses=("SEM-4", "SEM-5", "CONN-3"))
@@ -226,13 +222,13 @@ def _produce_answers(ctx: BrokerContext, conn: Connection, batch: list[_Sent], w
         answer = conn.peek(_PRODUCE_OK_LEN)
         if len(answer) < _PRODUCE_OK_LEN:
             ctx.fail(f"{what}: answer {index + 1} of {len(batch)}: {conn.why_short(len(answer), _PRODUCE_OK_LEN)}")
-        if answer[:13] != i32(sent.cid) + b"\x01" + i64(sent.timestamp):
+        if answer[:13] != pack_i32(sent.cid) + b"\x01" + pack_i64(sent.timestamp):
             conn.linger(0.05)
             ctx.fail(
                 f"{what}: answer {index + 1} of {len(batch)} should be a PRODUCE success for correlation id "
                 f"{sent.cid} echoing timestamp {sent.timestamp}; got {describe_response(conn.peek(24))}"
             )
-        offsets.append(get_i32(conn.take(_PRODUCE_OK_LEN), 13))
+        offsets.append(read_i32(conn.take(_PRODUCE_OK_LEN), 13))
     return offsets
 
 
@@ -251,23 +247,23 @@ def _read_back(
         step = f"{what}: CONSUME of offset {offset:,} (given to {sent})"
         conn.fill(_CONSUME_HEAD_LEN)
         head = conn.peek(_CONSUME_HEAD_LEN)
-        start = i32(cid) + b"\x01"
+        start = pack_i32(cid) + b"\x01"
         if len(head) < _CONSUME_HEAD_LEN and head[:5] == start[: len(head)]:
             ctx.fail(f"{step}: {conn.why_short(len(head), _CONSUME_HEAD_LEN)}")
-        if head[:5] != start or get_i32(head, 13) != offset + 1:
+        if head[:5] != start or read_i32(head, 13) != offset + 1:
             conn.linger(0.05)
             ctx.fail(
                 f"{step}, answer {index + 1} of {len(offsets)}: expected a CONSUME success for correlation id {cid} "
                 f"with next_offset {offset + 1:,}; got {describe_response(conn.peek(32))}"
             )
-        size = get_i32(head, 17)
+        size = read_i32(head, 17)
         if not 0 <= size <= MAX_PAYLOAD:
             ctx.fail(f"{step}: the answer gives payload_length {size}")
         conn.fill(_CONSUME_HEAD_LEN + size)
         answer = conn.take(_CONSUME_HEAD_LEN + size)
         if len(answer) < _CONSUME_HEAD_LEN + size:
             ctx.fail(f"{step}: {conn.why_short(len(answer), _CONSUME_HEAD_LEN + size)}")
-        payload, stamp = answer[_CONSUME_HEAD_LEN:], get_i64(answer, 5)
+        payload, stamp = answer[_CONSUME_HEAD_LEN:], read_i64(answer, 5)
         if payload != sent.payload or stamp != sent.timestamp:
             mismatches.append(f"offset {offset:,} was given to {sent} but reads {_whose(payload)} (timestamp {stamp})")
     return mismatches
@@ -285,6 +281,88 @@ def _send_reads(ctx: BrokerContext, readers: list[Connection], name: str, offset
     return shares
 
 
+@dataclass
+class _Stress:
+    """The offsets stress between its rounds: its connections, the offset each PRODUCE was given, what is unread."""
+
+    ctx: BrokerContext
+    name: str
+    #: PRODUCEs per producing connection, in all.
+    per: int
+    producers: list[Connection]
+    #: PRODUCEs per producing connection and round (the case halves it when a round takes too long).
+    window: int = STRESS_WINDOW
+    readers: list[Connection] = field(default_factory=list)
+    given: dict[int, _Sent] = field(default_factory=dict)
+    #: Per producing connection: the last offset it was given, and how many of its PRODUCEs were answered.
+    last: list[int] = field(default_factory=lambda: [-1] * STRESS_PRODUCERS)
+    done: list[int] = field(default_factory=lambda: [0] * STRESS_PRODUCERS)
+    #: The offsets given in the last round, read back during the next one.
+    unread: list[int] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+
+    def run_round(self, what: str, *, producing: bool) -> None:
+        """One round: a window of PRODUCEs per connection (when ``producing``) while the last round's offsets are
+        read back on other connections, then their answers checked."""
+        self.producers = [self.ctx.keep_or_reconnect(c, what) for c in self.producers]
+        self.readers = [self.ctx.keep_or_reconnect(c, what) for c in self.readers]
+        batches = self._send_produces(what, producing=producing)
+        if self.unread and not self.readers:
+            self.readers = [self.ctx.connect(f"connect reader {k + 1}") for k in range(STRESS_READERS)]
+        shares = _send_reads(self.ctx, self.readers, self.name, self.unread)
+        for k, (conn, batch) in enumerate(zip(self.producers, batches, strict=True)):
+            if batch:
+                self._take_offsets(k, conn, batch, f"{what}, connection {k + 1}")
+        for r, (conn, share) in enumerate(zip(self.readers, shares, strict=True)):
+            self.mismatches += _read_back(self.ctx, conn, share, self.given, f"{what}, reader {r + 1}")
+        self._check_dense()
+        # The offsets are dense, so this round's are the last ones; they are read back during the next round.
+        total = len(self.given)
+        self.unread = list(range(total - sum(len(b) for b in batches), total))
+
+    def _send_produces(self, what: str, *, producing: bool) -> list[list[_Sent]]:
+        """Each producing connection's next PRODUCEs, pipelined in one write; returns them per connection."""
+        batches: list[list[_Sent]] = []
+        for k, conn in enumerate(self.producers):
+            count = min(self.window, self.per - self.done[k]) if producing else 0
+            batch = [
+                _Sent(k + 1, i, self.ctx.cid(), self.ctx.ts(), _stress_payload(k + 1, i))
+                for i in range(self.done[k] + 1, self.done[k] + count + 1)
+            ]
+            batches.append(batch)
+            if batch:
+                conn.send(
+                    b"".join(produce(s.cid, self.name, s.payload, s.timestamp) for s in batch),
+                    f"{what}: {len(batch)} pipelined PRODUCEs on connection {k + 1}",
+                )
+        return batches
+
+    def _take_offsets(self, k: int, conn: Connection, batch: list[_Sent], what: str) -> None:
+        """The offsets answered to producing connection ``k``: each one new, each above the one before (SEM-4)."""
+        offsets = _produce_answers(self.ctx, conn, batch, what)
+        for sent, offset in zip(batch, offsets, strict=True):
+            if offset in self.given:
+                self.ctx.fail(f"offset {offset:,} was given twice: to {self.given[offset]} and to {sent} (SEM-4)")
+            if offset <= self.last[k]:
+                self.ctx.fail(
+                    f"{sent} got offset {offset:,}, after offset {self.last[k]:,} for an earlier PRODUCE of its "
+                    "connection: not in the order of the requests (SEM-4, CONN-3)"
+                )
+            self.given[offset] = sent
+            self.last[k] = offset
+        self.done[k] += len(batch)
+
+    def _check_dense(self) -> None:
+        """The offsets given so far are 0 to their number - 1 (SEM-4: dense, no gaps)."""
+        total = len(self.given)
+        if total and max(self.given) != total - 1:
+            missing = sorted(set(range(total)) - set(self.given))
+            self.ctx.fail(
+                f"after {total:,} PRODUCEs the offsets answered are not 0..{total - 1:,}: {len(missing):,} missing "
+                f"(first {missing[:5]}), the highest is {max(self.given):,} (SEM-4: dense, no gaps)"
+            )
+
+
 @broker_case("semantics.offsets-under-concurrency", clauses=("SEM-4", "SEM-5", "CONN-3"), reference_defect="12.20")
 def offsets_under_concurrency(ctx: BrokerContext) -> None:
     """Stress: 8 connections each pipeline 5,000 PRODUCEs to one topic at the same time (40,000 in all, fewer when
@@ -296,70 +374,21 @@ def offsets_under_concurrency(ctx: BrokerContext) -> None:
     ctx.need_capacity(STRESS_PRODUCERS * STRESS_WINDOW)
     producers = [ctx.connect(f"connect producer {k + 1}") for k in range(STRESS_PRODUCERS)]
     name, _ = ctx.new_topic(producers[0])
-    readers: list[Connection] = []
-    given: dict[int, _Sent] = {}
-    last = [-1] * STRESS_PRODUCERS
-    done = [0] * STRESS_PRODUCERS
-    unread: list[int] = []
-    mismatches: list[str] = []
-    window = STRESS_WINDOW
+    stress = _Stress(ctx, name, per, producers)
     margin = ctx.idle_margin
     started = time.monotonic()
     rounds = 0
     while True:
-        producing = min(done) < per and (rounds == 0 or time.monotonic() - started < STRESS_BUDGET_S)
-        if not producing and not unread:
+        producing = min(stress.done) < per and (rounds == 0 or time.monotonic() - started < STRESS_BUDGET_S)
+        if not producing and not stress.unread:
             break
         round_started = time.monotonic()
-        what = f"round {rounds + 1}"
-        producers = [ctx.keep_or_reconnect(c, what) for c in producers]
-        readers = [ctx.keep_or_reconnect(c, what) for c in readers]
-        batches: list[list[_Sent]] = []
-        for k, conn in enumerate(producers):
-            count = min(window, per - done[k]) if producing else 0
-            batch = [
-                _Sent(k + 1, i, ctx.cid(), ctx.ts(), _stress_payload(k + 1, i))
-                for i in range(done[k] + 1, done[k] + count + 1)
-            ]
-            batches.append(batch)
-            if batch:
-                conn.send(
-                    b"".join(produce(s.cid, name, s.payload, s.timestamp) for s in batch),
-                    f"{what}: {len(batch)} pipelined PRODUCEs on connection {k + 1}",
-                )
-        if unread and not readers:
-            readers = [ctx.connect(f"connect reader {k + 1}") for k in range(STRESS_READERS)]
-        shares = _send_reads(ctx, readers, name, unread)
-        for k, (conn, batch) in enumerate(zip(producers, batches, strict=True)):
-            if not batch:
-                continue
-            offsets = _produce_answers(ctx, conn, batch, f"{what}, connection {k + 1}")
-            for sent, offset in zip(batch, offsets, strict=True):
-                if offset in given:
-                    ctx.fail(f"offset {offset:,} was given twice: to {given[offset]} and to {sent} (SEM-4)")
-                if offset <= last[k]:
-                    ctx.fail(
-                        f"{sent} got offset {offset:,}, after offset {last[k]:,} for an earlier PRODUCE of its "
-                        "connection: not in the order of the requests (SEM-4, CONN-3)"
-                    )
-                given[offset] = sent
-                last[k] = offset
-            done[k] += len(batch)
-        for r, (conn, share) in enumerate(zip(readers, shares, strict=True)):
-            mismatches += _read_back(ctx, conn, share, given, f"{what}, reader {r + 1}")
-        total = len(given)
-        if total and max(given) != total - 1:
-            missing = sorted(set(range(total)) - set(given))
-            ctx.fail(
-                f"after {total:,} PRODUCEs the offsets answered are not 0..{total - 1:,}: {len(missing):,} missing "
-                f"(first {missing[:5]}), the highest is {max(given):,} (SEM-4: dense, no gaps)"
-            )
-        # The offsets are dense, so this round's are the last ones; they are read back during the next round.
-        unread = list(range(total - sum(len(b) for b in batches), total))
+        stress.run_round(f"round {rounds + 1}", producing=producing)
         rounds += 1
         if margin is not None and time.monotonic() - round_started > margin:
-            window = max(1, window // 2)
+            stress.window = max(1, stress.window // 2)
     elapsed = time.monotonic() - started
+    given, mismatches = stress.given, stress.mismatches
     summary = f"{len(given):,} PRODUCEs on {STRESS_PRODUCERS} connections at once, {rounds} rounds, {elapsed:.1f} s"
     if mismatches:
         ctx.fail(

@@ -17,7 +17,7 @@ from mega_client.protocol import (
 )
 from mock_broker import BrokerConfig, MockBroker, StoredMessage, ThreadedMockBroker
 
-from ._mb_support import (
+from ._raw import (
     RawClient,
     consume,
     create,
@@ -168,7 +168,20 @@ def test_recording_is_capped_and_flagged(mega_broker_factory):
     assert rec.sent_truncated
     assert rec.bytes_received > 100
     assert rec.bytes_sent == 16 + 5 * 17
-    assert len(rec.requests) == 3
+    assert [r.correlation_id for r in rec.requests] == [1, 10]  # the frames within the 100 bytes kept
+    assert rec.requests_truncated
+    assert rec.request_count == 6
+
+
+def test_requests_recorded_are_capped_and_flagged(mega_broker_factory):
+    broker = mega_broker_factory(record_requests_limit=3)
+    with RawClient(broker.address) as c:
+        c.send(create(1, "t"), *[produce(10 + i, "t", b"p" * 40) for i in range(5)])
+        c.responses(6)
+    broker.wait_closed_connections()
+    rec = broker.records()[0]
+    assert not rec.received_truncated
+    assert [r.correlation_id for r in rec.requests] == [1, 10, 11]
     assert rec.requests_truncated
     assert rec.request_count == 6
 

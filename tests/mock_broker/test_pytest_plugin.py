@@ -12,7 +12,7 @@ import pytest
 
 from mock_broker import BrokerConfig, ThreadedMockBroker
 
-from ._mb_support import RawClient, create, create_ok
+from ._raw import RawClient, create, create_ok
 
 
 def test_mega_broker_fixture_is_fresh_and_usable(mega_broker):

@@ -14,7 +14,7 @@ import pytest
 from mock_broker._cli import SignalHandler
 from tests._proc import kill, run_module, start_mock_broker, stop
 
-from ._mb_support import RawClient, create, create_ok, pipelined, produce, produce_ok
+from ._raw import RawClient, create, create_ok, pipelined, produce, produce_ok
 
 
 def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:

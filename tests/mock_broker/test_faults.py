@@ -11,7 +11,7 @@ import pytest
 
 from mock_broker import FaultRule, MockBroker
 
-from ._mb_support import (
+from ._raw import (
     TS,
     RawClient,
     consume,

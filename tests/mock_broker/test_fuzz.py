@@ -16,7 +16,7 @@ from mega_client.protocol import (
     encode_request,
 )
 
-from ._mb_support import RawClient, consume, consume_ok, produce, produce_ok
+from ._raw import RawClient, consume, consume_ok, produce, produce_ok
 
 topics = st.one_of(
     st.sampled_from(["t", "fuzz", "", "a b", "x" * 255]),

@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from ._mb_support import (
+from ._raw import (
     TS,
     RawClient,
     consume,

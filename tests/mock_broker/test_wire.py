@@ -6,7 +6,7 @@ import pytest
 
 from mega_client.protocol import ConsumeResponse, ErrorCode, ProduceResponse
 
-from ._mb_support import (
+from ._raw import (
     TS,
     RawClient,
     consume,
@@ -249,7 +249,7 @@ def test_resource_exhausted_max_topics(mega_broker_factory, profile):
 
 
 def test_every_error_code_is_exercised():
-    """A guard: the cases above (and test_mb_limits' idle timeout for 8) cover every code."""
+    """A guard: the cases above (and test_limits' idle timeout for 8) cover every code."""
     covered = {
         INVALID_REQUEST,
         INVALID_MESSAGE_TYPE,
