@@ -13,7 +13,7 @@ The subject supplies three things: its table, its list of cases that no defect c
 Then :func:`coverage_problems` checks that every registered case is proven or listed, :func:`prove` runs one
 defect once with every case it proves (and the SHOULD ones again with ``--strict``), and
 :func:`coverage_markdown` writes the table docs/CONFORMANCE.md shows, between the markers of
-:func:`doc_block`. The broker half is tests/conformance_broker/proofs.py and test_proofs.py; a client half
+:func:`doc_block`. The broker half is tests/conformance/broker/proofs.py and test_proofs.py; a client half
 takes the same shape::
 
     PROOFS = {"framing.consume.layout": [Proof("omit-payload-length-consume", "payload_length")], ...}

@@ -1,7 +1,7 @@
 """The proof-table checks catch what they are for: a case no defect proves, a pass, a crash of the harness, a
 failure for another reason than the defect's symptom; and a SHOULD case is judged both without and with --strict.
 
-The runs are real: broker cases against tests/conformance_broker's RawBroker with a planted defect.
+The runs are real: broker cases against tests/conformance/broker's RawBroker with a planted defect.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from conformance._case import Case, CaseFailed, Level
 from conformance._runner import CaseResult
 from conformance.broker import broker_cases
 from conformance.broker._context import BrokerContext
-from tests.conformance_broker.broken_brokers import DEFECTS
-from tests.conformance_broker.proofs import PROOFS, UNPROVABLE, run_defect
+from tests.conformance.broker.broken_brokers import DEFECTS
+from tests.conformance.broker.proofs import PROOFS, UNPROVABLE, run_defect
 
 from .case_proofs import (
     Proof,

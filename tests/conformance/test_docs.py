@@ -11,7 +11,7 @@ from pathlib import Path
 from conformance._case import AREAS, REGISTRY, Case, Level
 from conformance._runner import Runner
 from conformance.broker import REFERENCE_DEFECTS, reference_defects
-from tests.conformance_broker.broken_brokers import DEFECTS as BROKEN_BROKERS
+from tests.conformance.broker.broken_brokers import DEFECTS as BROKEN_BROKERS
 
 from .broken_clients.async_driver import DEFECTS as BROKEN_ASYNC_CLIENTS
 from .broken_clients.megaclient import DEFECTS as BROKEN_CLIENTS

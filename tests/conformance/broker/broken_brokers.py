@@ -4,7 +4,7 @@ They share nothing with mock_broker or mega_client.protocol (frames are cut
 and built with ``struct`` here), so the suite is also checked against a broker
 it was not written next to. ``RawBroker()`` follows docs/PROTOCOL.md;
 ``RawBroker(defect)`` breaks it in exactly one way (:data:`DEFECTS`). Which
-cases catch which defect, and by what symptom, is tests/conformance_broker/proofs.py.
+cases catch which defect, and by what symptom, is tests/conformance/broker/proofs.py.
 """
 
 from __future__ import annotations

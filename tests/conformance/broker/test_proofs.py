@@ -1,6 +1,6 @@
 """Every broker case has teeth: a planted defect of RawBroker that it catches, by the defect's symptom.
 
-The proof table is tests/conformance_broker/proofs.py. One test per defect (so that pytest-xdist runs them in
+The proof table is tests/conformance/broker/proofs.py. One test per defect (so that pytest-xdist runs them in
 parallel) runs that defect's broker once with every case it proves; the correct RawBroker and the mock broker
 pass every case (test_broken_brokers.py, test_mock_broker.py), so each failure comes from the defect.
 """
@@ -40,5 +40,5 @@ def test_the_docs_show_the_proof_table() -> None:
     block = doc_block(DOC.read_text(encoding="utf-8"), "broker")
     assert block is not None, f"{DOC}: the proofs:broker markers are missing"
     assert block == markdown(), (
-        "docs/CONFORMANCE.md does not show the proof table: python -m tests.conformance_broker.proofs --write-doc"
+        "docs/CONFORMANCE.md does not show the proof table: python -m tests.conformance.broker.proofs --write-doc"
     )

@@ -7,7 +7,7 @@ proven (or listed in ``UNPROVABLE`` with its reason), and that docs/CONFORMANCE.
 
 After changing the table or the cases, rewrite the doc's table with::
 
-    python -m tests.conformance_broker.proofs --write-doc
+    python -m tests.conformance.broker.proofs --write-doc
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ UNPROVABLE: dict[str, str] = {}
 #: The read timeout of the proof runs: every defect that silences an answer costs a case this long.
 TIMEOUT = 1.0
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "CONFORMANCE.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "CONFORMANCE.md"
 
 
 def run_defect(defect: str, cases: Sequence[Case], strict: bool) -> list[CaseResult]:
@@ -288,7 +288,7 @@ def main(argv: Sequence[str]) -> int:
         DOC.write_text(with_doc_block(text, "broker", markdown()), encoding="utf-8")
         return 0
     if argv:
-        print("usage: python -m tests.conformance_broker.proofs [--write-doc]", file=sys.stderr)
+        print("usage: python -m tests.conformance.broker.proofs [--write-doc]", file=sys.stderr)
         return 2
     print(markdown())
     return 0
