@@ -28,13 +28,22 @@ takes the same shape::
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import pytest
+
 from conformance._case import Case, Level
 from conformance._runner import CaseResult
+
+#: The per-defect runs prove the same on every interpreter and take about a minute: tox runs them on
+#: py311 only (``MEGA_PROOFS=skip`` elsewhere); the coverage and docs tests run everywhere.
+defect_runs = pytest.mark.skipif(
+    os.environ.get("MEGA_PROOFS") == "skip", reason="MEGA_PROOFS=skip: tox runs them on py311"
+)
 
 #: Separates the pieces of a symptom that must appear in the reason, in this order.
 ELLIPSIS = "…"

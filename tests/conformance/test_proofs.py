@@ -6,16 +6,14 @@ parallel) runs that defect's driver once with every case it proves; the correct 
 are planted in), so each failure comes from the defect.
 
 The per-defect runs take about 40 s on 2 cores (mostly cases waiting out a timeout the defect causes) and
-prove the same on every interpreter: tox skips them (``MEGA_CLIENT_PROOFS=skip``) on all but py311.
+prove the same on every interpreter: tox skips them (``MEGA_PROOFS=skip``) on all but py311.
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.conformance.case_proofs import by_defect, coverage_problems, doc_block, prove
+from tests.conformance.case_proofs import by_defect, coverage_problems, defect_runs, doc_block, prove
 
 from .broken_clients.megaclient import DEFECTS as MEGA_DEFECTS
 from .proofs import DOC, ONLY_COMBINED, PROOFS, UNPROVABLE, client_cases, defects, markdown, run_defect
@@ -39,9 +37,7 @@ def test_a_defect_shown_only_in_combination_proves_nothing_alone() -> None:
     assert set(MEGA_DEFECTS) >= ONLY_COMBINED
 
 
-@pytest.mark.skipif(
-    os.environ.get("MEGA_CLIENT_PROOFS") == "skip", reason="MEGA_CLIENT_PROOFS=skip: tox runs them on py311"
-)
+@defect_runs
 @pytest.mark.parametrize("defect", sorted(by_defect(PROOFS)))
 def test_every_case_a_defect_proves_catches_it(defect: str) -> None:
     run = prove(defect, PROOFS, client_cases(), run_defect)

@@ -11,7 +11,7 @@ import pytest
 
 from conformance.broker import broker_cases
 from conformance.broker._context import RECORD_LIMIT
-from tests.conformance.case_proofs import by_defect, coverage_problems, doc_block, prove
+from tests.conformance.case_proofs import by_defect, coverage_problems, defect_runs, doc_block, prove
 
 from .broken_brokers import DEFECTS
 from .proofs import DOC, PROOFS, UNPROVABLE, markdown, run_defect
@@ -27,6 +27,7 @@ def test_every_broker_case_is_proven() -> None:
     assert not problems, "\n".join(problems)
 
 
+@defect_runs
 @pytest.mark.parametrize("defect", sorted(by_defect(PROOFS)))
 def test_every_case_a_defect_proves_catches_it(defect: str) -> None:
     run = prove(defect, PROOFS, broker_cases(), run_defect)
