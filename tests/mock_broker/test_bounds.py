@@ -8,10 +8,11 @@ what the unbounded broker took) so that a loaded machine does not make them flak
 from __future__ import annotations
 
 import contextlib
+import re
 import resource
 import socket
+import statistics
 import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from mock_broker import ThreadedMockBroker
-from tests._proc import start_mock_broker, stop
+from tests._proc import LineReader, start_mock_broker, start_module, stop
 
 from ._raw import RawClient, create, pipelined, produce, wait_until
 
@@ -157,24 +158,44 @@ def test_many_large_frames_at_once_all_complete_within_a_small_budget():
         assert sorted(r.offset for r in results) == list(range(48))  # type: ignore[attr-defined]
 
 
-def test_an_idle_connection_costs_under_3_kib():
+def idle_cost(module: str, *args: str, n: int) -> float:
+    """Resident bytes a fresh ``python -m MODULE`` server adds per connection that sends nothing."""
+    proc = start_module(module, "--port", "0", *args)
+    try:
+        port = int(re.search(r"listening on [\d.]+:(\d+)", LineReader(proc).readline())[1])  # type: ignore[index]
+        time.sleep(0.3)
+        before = rss(proc.pid)
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+        try:
+            with RawClient(("127.0.0.1", port)) as c:  # every connection accepted by now
+                c.request(create(1, "t"))
+            return (rss(proc.pid) - before) / n
+        finally:
+            for s in socks:
+                s.close()
+    finally:
+        stop(proc)
+
+
+def test_an_idle_connection_costs_the_broker_under_1_kib_more_than_the_floor():
+    # What asyncio costs per connection (transport, socket, selector key) differs by version:
+    # the floor (python -m bench.floor, the leanest honest MEGA server: a BufferedProtocol
+    # with five slots) takes 2.4 KB on 3.11 and 3.0 KB on 3.13, measured here the same
+    # way, interleaved with the broker. The broker's own objects add 0.1 to 0.6 KB (3 KiB in
+    # all is the aim: python -m bench reports it). A reading moves by a few hundred bytes with
+    # the allocator's arenas, hence the medians of three.
     n = 2000
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 2 * n + 200:  # this process and the broker (which inherits it) each hold n sockets
+    if soft < 2 * n + 200:  # this process and the server (which inherits it) each hold n sockets
         if hard != resource.RLIM_INFINITY and hard < 2 * n + 200:
             pytest.skip(f"only {hard} file descriptors allowed")
         resource.setrlimit(resource.RLIMIT_NOFILE, (2 * n + 200, hard))
-    with broker_process() as (pid, port):
-        time.sleep(0.3)
-        before = rss(pid)
-        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
-        with RawClient(("127.0.0.1", port)) as c:  # every connection accepted by now
-            c.request(produce(9, "t"))
-        per = (rss(pid) - before) / n
-        for s in socks:
-            s.close()
-    limit = 3.5 * 1024 if sys.version_info < (3, 12) else 4 * 1024  # the aim is 3 KiB; slack for the allocator
-    assert per < limit, f"{per:.0f} bytes per idle connection"
+    floors, brokers = [], []
+    for _ in range(3):
+        floors.append(idle_cost("bench.floor", n=n))
+        brokers.append(idle_cost("mock_broker", "--idle-timeout", "0", n=n))
+    beyond = statistics.median(brokers) - statistics.median(floors)
+    assert beyond < 1024, f"{beyond:.0f} B per idle connection more than the floor (floor {floors}, broker {brokers})"
 
 
 def test_closed_records_are_bounded_in_bytes():
