@@ -101,7 +101,7 @@ def other_table(r: dict[str, Any]) -> list[str]:
     if idle:
         per = spread_text(idle["bytes_per_connection"], ",.0f")
         lines.append(
-            f"| **memory per idle connection** ({idle['connections']:,} connections, one PRODUCE each, "
+            f"| **memory per idle connection** ({idle['connections']:,} connections, one CONSUME each, "
             f"default options; a fresh broker per round) (bytes) | **{per}** | |"
         )
     if cl:

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mega_client.protocol import ProduceRequest, encode_request, layouts
+from mega_client.protocol import ConsumeRequest, encode_request, layouts
 
 from . import procstat
 from .loadgen import (
@@ -290,24 +290,29 @@ class Bench:
     # -- 3. memory per idle connection -------------------------------------------------------
 
     def idle_connections(self) -> dict[str, Any]:
-        """RSS growth of a broker with default options while N connections each send one PRODUCE, then idle.
+        """RSS growth of a broker with default options while N connections each send one CONSUME, then idle.
 
+        A CONSUME (of the topic's one message) so that the connection has decoded a request
+        and written an answer, and nothing is stored: a PRODUCE each would add a stored
+        message per connection, which the stored-message figure already counts.
         One fresh broker per round (memory freed by a round stays with the process
         and would hide the next one's growth); RSS moves by whole pages, so N is
         large and the rounds give a median with its spread.
         """
         n = self._connections_allowed(self.sizes.idle_connections)
-        request = encode_request(ProduceRequest(1, "idle", REQUEST_TIMESTAMP, self.payload))
+        request = encode_request(ConsumeRequest(1, "idle", REQUEST_TIMESTAMP, 0))
+        answer_bytes = CONSUME_ANSWER_FIXED_BYTES + self.sizes.payload
         rounds: list[dict[str, float]] = []
         for i in range(self.sizes.rounds):
             broker = Server.broker(self.workdir, name=f"broker-idle-{i}", bench_options=False)
             with running(broker):
                 create_topics(broker.port, ["idle"])
+                produce_some(broker.port, "idle", 1, self.payload)
                 for _ in range(2):  # the first connections' one-off costs (pools, caches) before the baseline
-                    self._hold(broker.port, 20, request)
+                    self._hold(broker.port, 20, request, answer_bytes)
                 time.sleep(0.2)
                 rss0 = broker.rss_bytes()
-                socks = self._hold(broker.port, n, request, close=False)
+                socks = self._hold(broker.port, n, request, answer_bytes, close=False)
                 try:
                     time.sleep(0.3)
                     rss1 = broker.rss_bytes()
@@ -332,20 +337,20 @@ class Bench:
         return wanted if soft == resource.RLIM_INFINITY else max(10, min(wanted, soft - 200))
 
     @staticmethod
-    def _hold(port: int, n: int, request: bytes, *, close: bool = True) -> list[socket.socket]:
-        """``n`` connections, each with one PRODUCE answered; closed unless ``close`` is False."""
+    def _hold(port: int, n: int, request: bytes, answer_bytes: int, *, close: bool = True) -> list[socket.socket]:
+        """``n`` connections, each with ``request`` answered; closed unless ``close`` is False."""
         socks = [socket.create_connection((HOST, port), timeout=30.0) for _ in range(n)]
         for sock in socks:
             sock.sendall(request)
         for sock in socks:
             got = b""
-            while len(got) < PRODUCE_ANSWER_BYTES:
-                chunk = sock.recv(PRODUCE_ANSWER_BYTES - len(got))
+            while len(got) < answer_bytes:
+                chunk = sock.recv(answer_bytes - len(got))
                 if not chunk:
                     raise ConnectionError("the broker closed an idle-test connection")
                 got += chunk
             if got[layouts.SUCCESS_AT] != 1:
-                raise RuntimeError("the broker answered an idle-test PRODUCE with an error")
+                raise RuntimeError("the broker answered an idle-test request with an error")
         if close:
             for sock in socks:
                 sock.close()

@@ -100,6 +100,8 @@ class BrokerState:
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
+        #: One bound method for every record (``config.new_decoder`` makes a new one each time: 64 B).
+        self.new_decoder = config.new_decoder
         self.store = TopicStore()
         self.answerer = Answerer(config, self.store)
         self.faults = FaultRegistry()
@@ -129,7 +131,7 @@ class BrokerState:
         self.next_id += 1
         cfg = self.config
         record = ConnectionRecord(
-            conn_id, peer, time.time(), new_decoder=cfg.new_decoder, requests_limit=cfg.record_requests_limit
+            conn_id, peer, time.time(), new_decoder=self.new_decoder, requests_limit=cfg.record_requests_limit
         )
         self.records.append(record)
         self.live[conn_id] = proto
