@@ -279,15 +279,18 @@ def _mark_answered(marks: _FaultMarks, f: FaultNote, answer: int, responses: Seq
         marks.response_notes.setdefault(answer, []).append(f"timing changed by fault {f.rule}")
 
 
-def _limit(frames: list[Frame], direction: Direction, left_out: dict[Direction, int]) -> list[Frame]:
-    if len(frames) > WIRE_FRAMES:
-        left_out[direction] = len(frames) - WIRE_FRAMES
-        return frames[:WIRE_FRAMES]
+def _limit(frames: list[Frame], direction: Direction, left_out: dict[Direction, int], most: int) -> list[Frame]:
+    if len(frames) > most:
+        left_out[direction] = len(frames) - most
+        return frames[:most]
     return frames
 
 
-def dissect(t: ConnectionTranscript) -> Dissection:
-    """Cut both directions of ``t`` into frames with labelled fields, times and fault marks."""
+def dissect(t: ConnectionTranscript, max_frames: int = WIRE_FRAMES) -> Dissection:
+    """Cut both directions of ``t`` into frames with labelled fields, times and fault marks.
+
+    At most ``max_frames`` frames each way (the first ones); the rest are counted.
+    """
     req_split = split_requests(t.received, cut=t.total("received") > len(t.received))
     resp_split = split_responses(
         t.sent, [r.message_type for r in req_split.requests], cut=t.total("sent") > len(t.sent)
@@ -296,12 +299,13 @@ def dissect(t: ConnectionTranscript) -> Dissection:
     timelines = {d: _Timeline(t.segments, d) for d in DIRECTIONS}
     left_out: dict[Direction, int] = {}
     req_frames = _limit(
-        [_timed(f, timelines) for f in _request_frames(t.received, req_split, marks)], "received", left_out
+        [_timed(f, timelines) for f in _request_frames(t.received, req_split, marks)], "received", left_out, max_frames
     )
     resp_frames = _limit(
         [_timed(f, timelines) for f in _response_frames(t.sent, resp_split, req_split.requests, marks)],
         "sent",
         left_out,
+        max_frames,
     )
     if t.segments:
         frames = sorted(

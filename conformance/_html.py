@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._dissect import Dissection, Frame, dissect
-from ._limits import HEXDUMP_BYTES
+from ._limits import HEXDUMP_BYTES, WIRE_FRAMES, WIRE_FRAMES_PASSED
 from ._results import CaseView, RunView, areas_in_order, summary_rows
 from ._text import multiline
 from ._transcript import ConnectionTranscript
@@ -216,8 +216,8 @@ def _frame_row(frame: Frame, d: Dissection, previous: float | None) -> str:
     )
 
 
-def _connection_html(t: ConnectionTranscript) -> str:
-    d = dissect(t)
+def _connection_html(t: ConnectionTranscript, max_frames: int) -> str:
+    d = dissect(t, max_frames)
     label = f"broker {t.broker + 1}, " if t.broker else ""
     head = (
         f"<b>{label}connection {t.id}</b> from {_e(t.peer)}: {t.total('received')} bytes client&rarr;broker, "
@@ -293,7 +293,9 @@ def case_body(c: CaseView, *, wire: bool = True) -> str:
     if c.note:
         parts.append(f'<div class="note">note: {_e(c.note)}</div>')
     if wire:
-        parts.extend(_connection_html(t) for t in c.connections)
+        # A passing case shows the shape of its exchange; one that did not pass, as much as is kept.
+        most = WIRE_FRAMES_PASSED if c.outcome == "pass" else WIRE_FRAMES
+        parts.extend(_connection_html(t, most) for t in c.connections)
         if not c.connections and c.duration:
             parts.append('<div class="meta">no connection reached the broker</div>')
     if c.conversation:

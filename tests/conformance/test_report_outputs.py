@@ -17,6 +17,7 @@ import pytest
 
 from conformance._case import REGISTRY
 from conformance._html import html_report
+from conformance._limits import WIRE_FRAMES_PASSED
 from conformance._report import case_line, junit_xml, summary_table, transcript_text
 from conformance._results import run_view
 from conformance._runner import CaseResult, not_run
@@ -80,6 +81,16 @@ def test_html_with_hostile_text_escapes_it() -> None:
     assert not _OBEYED.search(page.replace("\n", "").replace("\t", ""))
     assert "\\x1b]0;title" in page
     page.encode("utf-8")  # no lone surrogate left
+
+
+def test_a_passing_case_shows_the_first_frames_and_a_failed_one_all_that_is_kept() -> None:
+    case = REGISTRY.get("framing.create-topic.echo-decoded")
+    wire = ConnectionTranscript(broker=0, id=1, peer="127.0.0.1:1", received=CREATE * 100, sent=CREATE_OK * 100)
+    for outcome, shown in (("pass", WIRE_FRAMES_PASSED), ("fail", 100)):
+        page = html_report(run_view([CaseResult(case, outcome, "", 0.1, [wire], [])]))  # type: ignore[arg-type]
+        assert page.count('<span class="ft">CREATE_TOPIC') == 2 * shown, outcome  # requests and echoes
+        left_out = f"{100 - WIRE_FRAMES_PASSED} more frames client&rarr;broker not shown"
+        assert (left_out in page) == (outcome == "pass")
 
 
 def test_notes_show_in_every_output() -> None:
