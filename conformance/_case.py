@@ -172,7 +172,7 @@ REGISTRY = Registry()
 F = TypeVar("F", bound=RunFunction)
 
 
-def case(
+def case(  # noqa: PLR0913 - a case's id and its registration fields, each named at the call
     case_id: str,
     *,
     clauses: Iterable[str],

@@ -109,7 +109,7 @@ def case_view(result: CaseResult) -> CaseView:
     )
 
 
-def run_view(
+def run_view(  # noqa: PLR0913 - the id and the run's fields of RunView, each named at the call
     results: Sequence[CaseResult],
     *,
     subject: str = "client",

@@ -77,7 +77,7 @@ class BrokerConnection:
         "state",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - four collaborators, then the broker's options by name
         self,
         record: ConnectionRecord,
         answerer: Answerer,

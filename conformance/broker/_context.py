@@ -455,7 +455,7 @@ class BrokerContext:
         )
         return stamps
 
-    def produce_many(
+    def produce_many(  # noqa: PLR0913 - what to fill, then named options of the fill
         self,
         conn: Connection,
         topic: str,

@@ -62,7 +62,7 @@ def consume(cid: int, topic: str, offset: int, timestamp: int = 0, payload: byte
     return encode_request(ConsumeRequest(cid, topic, timestamp, offset, payload))
 
 
-def raw_request(
+def raw_request(  # noqa: PLR0913 - every field of a request, any of them forced to lie
     cid: int,
     message_type: int,
     topic: bytes = b"",

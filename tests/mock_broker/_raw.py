@@ -32,7 +32,7 @@ def consume(cid: int, topic: str, offset: int, ts: int = TS, payload: bytes = b"
     return ConsumeRequest(cid, topic, ts, offset, payload)
 
 
-def raw_frame(
+def raw_frame(  # noqa: PLR0913 - every field of a request, any of them forced to lie
     cid: int,
     mtype: int,
     topic: bytes,
