@@ -185,7 +185,6 @@ def _field_html(f: Frame, index: int) -> str:
     return f"<span><i>{_e(field.name)}</i><code>{raw}</code><b>{_e(field.value)}</b></span>"
 
 
-
 def _frame_row(frame: Frame, d: Dissection, previous: float | None) -> str:
     if frame.last_at is not None and d.origin is not None:
         when = _ms(frame.last_at - d.origin)
@@ -240,9 +239,7 @@ def _connection_html(t: ConnectionTranscript, max_frames: int) -> str:
                 previous = frame.last_at
         parts.append(
             '<table class="frames"><tr><th>time</th><th title="&rarr; client to broker, &larr; broker to client">'
-            "</th><th>frame and fields</th></tr>"
-            + "".join(rows)
-            + "</table>"
+            "</th><th>frame and fields</th></tr>" + "".join(rows) + "</table>"
         )
     else:
         parts.append('<div class="meta">no bytes either way</div>')

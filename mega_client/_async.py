@@ -46,6 +46,7 @@ log = logging.getLogger("mega_client")
 #: Bytes read per ``recv`` when draining a socket whose transport has failed.
 RECV_BYTES = 256 * 1024
 
+
 class _Call:
     """One attempt of an operation, and the future its caller awaits."""
 

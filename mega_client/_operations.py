@@ -51,6 +51,7 @@ DELIVERY_MODES: tuple[Delivery, ...] = ("at-most-once", "at-least-once")
 
 log = logging.getLogger("mega_client")
 
+
 class ClientState(enum.Enum):
     """A client's lifecycle (its connection's is a ClientConnection's ``ConnectionState``)."""
 

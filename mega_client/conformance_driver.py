@@ -147,9 +147,7 @@ class Driver:
         self._close({})
         timeout = timeout_ms / 1000
         cls = AsyncMessageClient if self.use_async else MessageClient
-        self._client = cls(
-            host, port, connect_timeout=timeout, request_timeout=timeout, first_correlation_id=first_cid
-        )
+        self._client = cls(host, port, connect_timeout=timeout, request_timeout=timeout, first_correlation_id=first_cid)
         self._run(self._client.connect())
         return {}
 

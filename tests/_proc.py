@@ -30,9 +30,7 @@ def kit_env() -> dict[str, str]:
     return env
 
 
-def run_module(
-    module: str, *args: str, timeout: float = 120, cwd: Path = ROOT
-) -> subprocess.CompletedProcess[str]:
+def run_module(module: str, *args: str, timeout: float = 120, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """``python -m MODULE ARGS`` in ``cwd`` (the checkout), to its end (TimeoutExpired after ``timeout`` s)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],

@@ -42,8 +42,6 @@ NETWORK_ERROR = int(ErrorCode.NETWORK_ERROR)
 RESOURCE_EXHAUSTED = int(ErrorCode.RESOURCE_EXHAUSTED)
 
 
-
-
 # -- requests ---------------------------------------------------------------------------
 
 

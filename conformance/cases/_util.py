@@ -36,7 +36,6 @@ def expect_field(ctx: ClientContext, raw: bytes, start: int, expected: bytes, na
         ctx.fail(f"{name} (bytes {start}..{end - 1}) is {hexline(got)}, expected {hexline(expected)}")
 
 
-
 def expect_length(ctx: ClientContext, raw: bytes, expected: int, what: str, hint: str = "") -> None:
     if len(raw) != expected:
         more = f"; {hint}" if hint else ""

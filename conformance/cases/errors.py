@@ -522,4 +522,3 @@ def edge_names(ctx: ClientContext) -> None:
     ctx.ok(ctx.connect(), "connect")
     for name in ("a", "-", "_", "."):
         check_echo(ctx, ctx.ok(ctx.create_topic(name), f"create_topic({name!r})"), name, f"create_topic({name!r})")
-

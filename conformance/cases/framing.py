@@ -155,8 +155,7 @@ def payload_utf8_bytes(ctx: ClientContext) -> None:
     req = produces[-1]
     ctx.check(
         req.payload_length == len(payload),
-        f"payload_length is {req.payload_length} for a payload of {len(payload)} bytes "
-        f"({len(UTF8_TEXT)} characters)",
+        f"payload_length is {req.payload_length} for a payload of {len(payload)} bytes ({len(UTF8_TEXT)} characters)",
     )
     ctx.check(req.payload == payload, f"payload bytes differ: {hexline(req.payload)}")
     ctx.check(not split.rest, f"{len(split.rest)} stray bytes after the PRODUCE: {hexline(split.rest)}")

@@ -469,9 +469,7 @@ def _fatal(message: str, reason: str, correlation_id: int | None) -> RemoteProto
     return RemoteProtocolError(message, reason=reason, fatal=True, correlation_id=correlation_id)
 
 
-def read_response(
-    buf: ReceiveBuffer, oldest_type: int | None, oldest_cid: int, limits: Limits
-) -> ResponseEvent | None:
+def read_response(buf: ReceiveBuffer, oldest_type: int | None, oldest_cid: int, limits: Limits) -> ResponseEvent | None:
     """The next response in ``buf``, or ``None`` until it is complete; consumes it.
 
     ``oldest_type`` and ``oldest_cid`` describe the oldest pending request

@@ -95,9 +95,7 @@ def encode_response(response: ResponseEvent) -> bytes:
     if isinstance(response, ProduceResponse):
         return encode_produce_ok(response.correlation_id, response.timestamp, response.offset)
     if isinstance(response, ConsumeResponse):
-        return encode_consume_ok(
-            response.correlation_id, response.timestamp, response.next_offset, response.payload
-        )
+        return encode_consume_ok(response.correlation_id, response.timestamp, response.next_offset, response.payload)
     if isinstance(response, ErrorResponse):
         return encode_error(response.correlation_id, response.error_code)
     if isinstance(response, CreateTopicResponse):
@@ -105,4 +103,3 @@ def encode_response(response: ResponseEvent) -> bytes:
     if isinstance(response, UnsolicitedError):
         return encode_error(UNSOLICITED_CORRELATION_ID, response.error_code)
     raise LocalProtocolError(f"not a response frame: {response!r}")
-

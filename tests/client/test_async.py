@@ -383,9 +383,7 @@ def test_timeout_closes_the_connection_and_fails_the_others(scripted: Scripted) 
     async def main() -> None:
         async with client_for(b, request_timeout=0.2, retry=NO_RETRY) as client:
             started = time.monotonic()
-            outcomes = await asyncio.gather(
-                client.produce("t", b"p"), client.consume("t", 0), return_exceptions=True
-            )
+            outcomes = await asyncio.gather(client.produce("t", b"p"), client.consume("t", 0), return_exceptions=True)
             assert time.monotonic() - started < 1.5  # not the 2 s default
             assert isinstance(outcomes[0], MegaTimeoutError)
             assert outcomes[0].request_sent

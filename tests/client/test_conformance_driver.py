@@ -71,9 +71,7 @@ def b64(data: bytes) -> str:
 
 def test_a_whole_session(driver: DriverProcess, broker: ThreadedMockBroker) -> None:
     assert driver("create_topic", topic="t")["error"]["type"] == "usage"  # not connected yet
-    assert driver("connect", host=broker.host, port=broker.port, timeout_ms=2000) == {
-        "id": 2, "ok": True, "result": {}
-    }
+    assert driver("connect", host=broker.host, port=broker.port, timeout_ms=2000) == {"id": 2, "ok": True, "result": {}}
     assert driver("create_topic", topic="t")["result"] == {"topic": "t"}
     payload = bytes(range(256))
     assert driver("produce", topic="t", payload=b64(payload))["result"] == {"offset": 0}
@@ -124,7 +122,9 @@ def test_refused_connection(driver: DriverProcess) -> None:
 
 def test_error_objects() -> None:
     assert error_object(TopicNotFoundError(4, 1)) == {
-        "type": "broker", "code": "TOPIC_NOT_FOUND", "message": "broker answered TOPIC_NOT_FOUND (4) to request 1"
+        "type": "broker",
+        "code": "TOPIC_NOT_FOUND",
+        "message": "broker answered TOPIC_NOT_FOUND (4) to request 1",
     }
     assert error_object(ConnectionClosedByBroker(8))["type"] == "connection"
     assert error_object(MegaTimeoutError("slow"))["type"] == "timeout"

@@ -24,8 +24,22 @@ RULES: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str], bool]] = 
     ),
     "testsuite": (
         frozenset(
-            {"name", "tests", "failures", "errors", "group", "time", "skipped", "timestamp", "hostname", "id",
-             "package", "file", "log", "url"}
+            {
+                "name",
+                "tests",
+                "failures",
+                "errors",
+                "group",
+                "time",
+                "skipped",
+                "timestamp",
+                "hostname",
+                "id",
+                "package",
+                "file",
+                "log",
+                "url",
+            }
         ),
         frozenset({"name", "tests", "failures", "errors"}),
         frozenset({"testsuite", "properties", "testcase", "system-out", "system-err"}),

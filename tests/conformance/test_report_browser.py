@@ -137,9 +137,9 @@ def test_the_filter_hides_passing_cases_and_search_finds_a_clause(
     page.click("#q")
     page.type_text("client-25")  # the clause of errors.recovery.same-connection-after-broker-error only
     page.wait_for("document.getElementById('shown').textContent.startsWith('1 of')")
-    assert page.evaluate(
-        "[...document.querySelectorAll('details.case')].filter(d => !d.hidden).map(d => d.id)"
-    ) == ["errors.recovery.same-connection-after-broker-error"]
+    assert page.evaluate("[...document.querySelectorAll('details.case')].filter(d => !d.hidden).map(d => d.id)") == [
+        "errors.recovery.same-connection-after-broker-error"
+    ]
 
 
 def test_the_comparison_page_links_each_cell_to_its_details(

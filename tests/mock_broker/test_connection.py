@@ -270,4 +270,3 @@ def test_the_cost_of_planned_steps_bounds_a_batch():
     sleeps = [s for s in steps if type(s) is Sleep]
     assert 10 < len(sleeps) < 60
     assert c.buffered > 0
-

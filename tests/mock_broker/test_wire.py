@@ -157,7 +157,7 @@ def test_reference_waits_for_a_long_topic_then_answers_it_as_a_bad_name(mega_bro
     topic = b"t" * 70_000
     frame = raw_frame(1, mtype, topic, payload=b"p")
     with RawClient(broker.address) as c:
-        c.send_raw(frame[:9 + 30_000])
+        c.send_raw(frame[: 9 + 30_000])
         c.assert_open(wait=0.2)  # waiting for the rest of the topic
         c.send_raw(frame[9 + 30_000 :] + pipelined([create(2, "t")]))
         c.expect_bytes(error(1, code) + create_ok(2, "t"))

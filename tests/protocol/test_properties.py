@@ -59,9 +59,7 @@ def test_response_round_trip(answered: tuple[MessageType, Response]) -> None:
 
 
 @given(
-    st.lists(requests, max_size=8).flatmap(
-        lambda rs: st.tuples(st.just(rs), splits(b"".join(map(encode_request, rs))))
-    )
+    st.lists(requests, max_size=8).flatmap(lambda rs: st.tuples(st.just(rs), splits(b"".join(map(encode_request, rs)))))
 )
 def test_any_split_of_a_request_stream_decodes_the_same(case: tuple[list[Request], list[bytes]]) -> None:
     frames, chunks = case
