@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import select
 import socket
@@ -59,9 +58,6 @@ _SILENT = 8  # a connect:silent rule
 _MEMORY = 16  # waiting for room in the broker-wide request budget
 _POOLED = 32  # waiting for a place in the connection pool (--connection-pool)
 
-#: The context every idle timer runs in. The broker keeps nothing in context variables, and
-#: without it each timer copies the loop's context: 60 B per idle connection.
-_TIMER_CONTEXT = contextvars.Context()
 #: Stops that are the broker's doing, not the client's: the client is not idle meanwhile (CONN-8).
 _BROKER_STOPS = _WRITE_PAUSED | _OUTPUT_FULL | _THROTTLED | _MEMORY | _POOLED
 
@@ -185,7 +181,7 @@ class BrokerProtocol(asyncio.BufferedProtocol):
         self._last_rx = self._loop.time()
         timeout = self._state.config.effective_idle_timeout
         if timeout is not None:
-            self._idle_timer = self._loop.call_later(timeout, self._idle_check, context=_TIMER_CONTEXT)
+            self._idle_timer = self._loop.call_later(timeout, self._idle_check, context=self._state.timer_context)
 
     def _leave_pool(self) -> None:
         """Give up this connection's place (or its wait) in the pool: it is closing."""
@@ -408,7 +404,8 @@ class BrokerProtocol(asyncio.BufferedProtocol):
             self._last_rx = now
         idle = now - self._last_rx
         if idle < timeout:
-            self._idle_timer = self._loop.call_later(timeout - idle, self._idle_check, context=_TIMER_CONTEXT)
+            context = self._state.timer_context
+            self._idle_timer = self._loop.call_later(timeout - idle, self._idle_check, context=context)
             return
         log.info("conn %d idle for %.3fs: NETWORK_ERROR, closing", core.record.id, idle)
         self._deliver(core.idle_timeout())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections import deque
@@ -102,6 +103,11 @@ class BrokerState:
         self.config = config
         #: One bound method for every record (``config.new_decoder`` makes a new one each time: 64 B).
         self.new_decoder = config.new_decoder
+        #: The context this broker's idle timers run in: without one, each timer copies the loop's
+        #: (60 B per idle connection), and the broker keeps nothing in context variables. One per
+        #: broker, not per process: a context is entered by one thread at a time, and brokers run
+        #: on threads of their own (ThreadedMockBroker).
+        self.timer_context = contextvars.Context()
         self.store = TopicStore()
         self.answerer = Answerer(config, self.store)
         self.faults = FaultRegistry()

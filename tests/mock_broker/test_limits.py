@@ -230,3 +230,19 @@ def test_connection_pool_serves_n_at_once_and_the_next_one_late(mega_broker_fact
     finally:
         for c in (first, second, third):
             c.close()
+
+
+def test_brokers_on_several_threads_time_out_their_idle_connections_together(mega_broker_factory):
+    # Each ThreadedMockBroker runs its own loop on its own thread; their idle timers fire at the
+    # same moments and must not share anything that one thread can hold while another wants it.
+    brokers = [mega_broker_factory(idle_timeout=0.2) for _ in range(3)]
+    socks = [socket.create_connection(b.address) for b in brokers for _ in range(150)]
+    try:
+        for b in brokers:
+            b.wait_closed_connections(10)
+            reasons = {r.close_reason for r in b.records()}
+            assert reasons == {"idle timeout"}, reasons
+            assert b.internal_errors == []
+    finally:
+        for s in socks:
+            s.close()
