@@ -345,6 +345,9 @@ class Bench:
         for sock in socks:
             got = b""
             while len(got) < answer_bytes:
+                # An error answer is shorter than a success: judge the flag as soon as it is here.
+                if len(got) > layouts.SUCCESS_AT and got[layouts.SUCCESS_AT] != 1:
+                    raise RuntimeError(f"the broker answered an idle-test request with an error: {got.hex(' ')}")
                 chunk = sock.recv(answer_bytes - len(got))
                 if not chunk:
                     raise ConnectionError("the broker closed an idle-test connection")

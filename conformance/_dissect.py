@@ -99,7 +99,7 @@ class Dissection:
     #: Whether the transcript had segment times (else frames are ordered request, then its answer).
     timed: bool
     origin: float | None
-    #: Frames left out per direction (over ``WIRE_FRAMES``), and bytes not kept by the transcript.
+    #: Frames left out per direction (past ``max_frames``), and bytes not kept by the transcript.
     frames_left_out: dict[Direction, int] = field(default_factory=dict)
     bytes_not_kept: dict[Direction, int] = field(default_factory=dict)
     #: Connection-level notes (faults on the connection itself).

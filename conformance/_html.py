@@ -245,7 +245,8 @@ def _connection_html(t: ConnectionTranscript, max_frames: int) -> str:
         parts.append('<div class="meta">no bytes either way</div>')
     for direction, count in d.frames_left_out.items():
         side = "client&rarr;broker" if direction == "received" else "broker&rarr;client"
-        parts.append(f'<div class="meta">{count} more frames {side} not shown (see the raw bytes)</div>')
+        why = f"a passing case shows its first {max_frames}" if max_frames < WIRE_FRAMES else "see the raw bytes"
+        parts.append(f'<div class="meta">{count} more frames {side} not shown ({why})</div>')
     for direction, count in d.bytes_not_kept.items():
         side = "client&rarr;broker" if direction == "received" else "broker&rarr;client"
         parts.append(f'<div class="meta">{count} more bytes {side} went over the wire and were not kept</div>')

@@ -106,7 +106,8 @@ class BrokerState:
         #: The context this broker's idle timers run in: without one, each timer copies the loop's
         #: (60 B per idle connection), and the broker keeps nothing in context variables. One per
         #: broker, not per process: a context is entered by one thread at a time, and brokers run
-        #: on threads of their own (ThreadedMockBroker).
+        #: on threads of their own (ThreadedMockBroker). So the idle close runs without the host
+        #: program's context variables.
         self.timer_context = contextvars.Context()
         self.store = TopicStore()
         self.answerer = Answerer(config, self.store)

@@ -162,7 +162,10 @@ def idle_cost(module: str, *args: str, n: int) -> float:
     """Resident bytes a fresh ``python -m MODULE`` server adds per connection that sends nothing."""
     proc = start_module(module, "--port", "0", *args)
     try:
-        port = int(re.search(r"listening on [\d.]+:(\d+)", LineReader(proc).readline())[1])  # type: ignore[index]
+        line = LineReader(proc).readline()
+        m = re.search(r"listening on [\d.]+:(\d+)", line)
+        assert m is not None, f"python -m {module} did not say where it listens: {line!r}"
+        port = int(m[1])
         time.sleep(0.3)
         before = rss(proc.pid)
         socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
@@ -177,13 +180,14 @@ def idle_cost(module: str, *args: str, n: int) -> float:
         stop(proc)
 
 
-def test_an_idle_connection_costs_the_broker_under_1_kib_more_than_the_floor():
+def test_an_idle_connection_costs_the_broker_under_1_25_kib_more_than_the_floor():
     # What asyncio costs per connection (transport, socket, selector key) differs by version:
     # the floor (python -m bench.floor, the leanest honest MEGA server: a BufferedProtocol
     # with five slots) takes 2.4 KB on 3.11 and 3.0 KB on 3.13, measured here the same
-    # way, interleaved with the broker. The broker's own objects add 0.1 to 0.6 KB (3 KiB in
-    # all is the aim: python -m bench reports it). A reading moves by a few hundred bytes with
-    # the allocator's arenas, hence the medians of three.
+    # way, interleaved with the broker (default options: an idle timer each). The broker's own
+    # objects add 0.3 KB on 3.11 to 0.9 KB on 3.10 (3 KiB in all is the aim: python -m bench
+    # reports it). A reading moves by a few hundred bytes with the allocator's arenas, hence
+    # the medians of three.
     n = 2000
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 2 * n + 200:  # this process and the server (which inherits it) each hold n sockets
@@ -193,9 +197,9 @@ def test_an_idle_connection_costs_the_broker_under_1_kib_more_than_the_floor():
     floors, brokers = [], []
     for _ in range(3):
         floors.append(idle_cost("bench.floor", n=n))
-        brokers.append(idle_cost("mock_broker", "--idle-timeout", "0", n=n))
+        brokers.append(idle_cost("mock_broker", n=n))  # default options: each connection has its idle timer
     beyond = statistics.median(brokers) - statistics.median(floors)
-    assert beyond < 1024, f"{beyond:.0f} B per idle connection more than the floor (floor {floors}, broker {brokers})"
+    assert beyond < 1280, f"{beyond:.0f} B per idle connection more than the floor (floor {floors}, broker {brokers})"
 
 
 def test_closed_records_are_bounded_in_bytes():
