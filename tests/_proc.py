@@ -113,17 +113,25 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float 
     return proc.returncode, out or "", err or ""
 
 
-def start_mock_broker(
-    *args: str, timeout: float = 10.0, stderr: Path | None = None
+def start_server(
+    module: str, *args: str, timeout: float = 10.0, stderr: Path | None = None
 ) -> tuple[subprocess.Popen[str], str, int]:
-    """``python -m mock_broker --port 0 ARGS``, once it says where it listens: (process, host, port)."""
-    proc = start_module("mock_broker", "--port", "0", *args, stderr=stderr)
+    """``python -m MODULE --port 0 ARGS`` (the mock broker, the bench's floor), once its first line says
+    where it listens: (process, host, port)."""
+    proc = start_module(module, "--port", "0", *args, stderr=stderr)
     line = LineReader(proc).readline(timeout)
     m = re.search(r"listening on ([\d.]+):(\d+)", line)
     if m is None:
         _, err = kill(proc)
-        raise AssertionError(f"no 'listening on' line: {line!r}; stderr: {err}")
+        raise AssertionError(f"no 'listening on' line from {module}: {line!r}; stderr: {err}")
     return proc, m.group(1), int(m.group(2))
+
+
+def start_mock_broker(
+    *args: str, timeout: float = 10.0, stderr: Path | None = None
+) -> tuple[subprocess.Popen[str], str, int]:
+    """``python -m mock_broker --port 0 ARGS``, once it says where it listens: (process, host, port)."""
+    return start_server("mock_broker", *args, timeout=timeout, stderr=stderr)
 
 
 @dataclass(frozen=True)

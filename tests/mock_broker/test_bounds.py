@@ -8,7 +8,6 @@ what the unbounded broker took) so that a loaded machine does not make them flak
 from __future__ import annotations
 
 import contextlib
-import re
 import resource
 import socket
 import statistics
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mock_broker import ThreadedMockBroker
-from tests._proc import LineReader, start_mock_broker, start_module, stop
+from tests._proc import start_mock_broker, start_server, stop
 
 from ._raw import RawClient, create, pipelined, produce, wait_until
 
@@ -160,12 +159,8 @@ def test_many_large_frames_at_once_all_complete_within_a_small_budget():
 
 def idle_cost(module: str, *args: str, n: int) -> float:
     """Resident bytes a fresh ``python -m MODULE`` server adds per connection that sends nothing."""
-    proc = start_module(module, "--port", "0", *args)
+    proc, _, port = start_server(module, *args)
     try:
-        line = LineReader(proc).readline()
-        m = re.search(r"listening on [\d.]+:(\d+)", line)
-        assert m is not None, f"python -m {module} did not say where it listens: {line!r}"
-        port = int(m[1])
         time.sleep(0.3)
         before = rss(proc.pid)
         socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
