@@ -344,16 +344,14 @@ class Bench:
             sock.sendall(request)
         for sock in socks:
             got = b""
-            while len(got) < answer_bytes:
-                # An error answer is shorter than a success: judge the flag as soon as it is here.
-                if len(got) > layouts.SUCCESS_AT and got[layouts.SUCCESS_AT] != 1:
-                    raise RuntimeError(f"the broker answered an idle-test request with an error: {got.hex(' ')}")
+            # An error answer is shorter than a success: stop reading once the flag says error.
+            while len(got) < answer_bytes and (len(got) <= layouts.SUCCESS_AT or got[layouts.SUCCESS_AT] == 1):
                 chunk = sock.recv(answer_bytes - len(got))
                 if not chunk:
                     raise ConnectionError("the broker closed an idle-test connection")
                 got += chunk
             if got[layouts.SUCCESS_AT] != 1:
-                raise RuntimeError("the broker answered an idle-test request with an error")
+                raise RuntimeError(f"the broker answered an idle-test request with an error: {got.hex(' ')}")
         if close:
             for sock in socks:
                 sock.close()
