@@ -114,11 +114,15 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float 
 
 
 def start_server(
-    module: str, *args: str, timeout: float = 10.0, stderr: Path | None = None
+    module: str, *args: str, timeout: float = 10.0, stderr: Path | None = None, traced: bool = False
 ) -> tuple[subprocess.Popen[str], str, int]:
     """``python -m MODULE --port 0 ARGS`` (the mock broker, the bench's floor), once its first line says
-    where it listens: (process, host, port)."""
-    proc = start_module(module, "--port", "0", *args, stderr=stderr)
+    where it listens: (process, host, port).
+
+    ``traced``: run it under ``tests._traced`` (tracemalloc on; SIGUSR1 prints the bytes it holds).
+    """
+    launcher = ("tests._traced", module) if traced else (module,)
+    proc = start_module(*launcher, "--port", "0", *args, stderr=stderr)
     line = LineReader(proc).readline(timeout)
     m = re.search(r"listening on ([\d.]+):(\d+)", line)
     if m is None:
