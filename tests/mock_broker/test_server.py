@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import struct
+import sys
+import warnings
 
 import pytest
 
@@ -269,3 +272,32 @@ def test_closed_records_are_bounded(mega_broker_factory):
     recs = broker.records()
     assert 5 <= len(recs) <= 5 + 100 + 1
     assert recs[-1].id == 120
+
+
+def test_a_connection_accepted_as_the_broker_stops_is_closed_not_left_to_the_garbage_collector(monkeypatch):
+    # CPython gh-109564: asyncio builds an accepted connection's transport a loop step after the
+    # accept. A stop whose first step comes between (a stop asked for by a callback that ran
+    # before that accept, as ThreadedMockBroker.stop's is when another thread asks) closed the
+    # server under it: the build failed, its socket was left to the garbage collector
+    # ("unclosed" ResourceWarnings) and on 3.13.0 the transport raised an unraisable TypeError.
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}"))
+
+    async def stop_as_a_connection_arrives() -> None:
+        loop = asyncio.get_running_loop()
+        broker = await MockBroker(port=0).start()
+        with socket.create_connection(broker.address):  # queued: the loop accepts it in its next step
+            stopping: list[asyncio.Task[None]] = []
+            loop.call_soon(lambda: stopping.append(loop.create_task(broker.stop())))  # runs before that accept
+            while not stopping:
+                await asyncio.sleep(0)
+            await stopping[0]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(5):
+            asyncio.run(stop_as_a_connection_arrives())
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == [], leaks[:2]
+    assert unraisable == []
