@@ -304,9 +304,9 @@ async def _stop_accepting(server: asyncio.Server) -> None:
 
     asyncio builds an accepted connection's transport a loop step after the accept; a
     server closed in between cannot take it, and its socket is left to the garbage
-    collector, on 3.13.0 with an unraisable TypeError (CPython gh-109564). A broker
-    stopping under a stream of connects hit that about once per test run. Selector loops
-    only: others (uvloop) accept and build in one step.
+    collector, on 3.13.0 with an unraisable TypeError (CPython gh-109564; most py313
+    runs of the kit's tests printed one). Selector loops only: they accept through a
+    reader on the listening socket; other loops (uvloop) manage their own.
     """
     loop = server.get_loop()
     if not isinstance(loop, asyncio.SelectorEventLoop):

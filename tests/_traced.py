@@ -2,8 +2,8 @@
 
 On SIGUSR1 it prints ``traced N`` on stdout: the bytes Python holds allocated at
 that moment, after a full garbage collection. Unlike the resident set, the figure
-does not move with the allocator's arenas or with how bursty the load was (a
-burst of accepts leaves freed memory resident), so a test can compare two
+does not move with the allocator's arenas or with the machine's load (memory
+freed during a burst of work can stay resident), so a test can compare two
 servers' cost per connection to a few bytes on a loaded machine.
 """
 

@@ -197,10 +197,10 @@ def test_an_idle_connection_costs_the_broker_under_768_bytes_more_than_the_floor
     # the floor (python -m bench.floor, the leanest honest MEGA server: a BufferedProtocol
     # with five slots) pays it too, so the difference is the broker's own objects (default
     # options: an idle timer each). Counted with tracemalloc, not read off the resident set:
-    # an RSS reading moved by up to 900 B per connection with how bursty the accepts were on a
-    # loaded machine. Measured this way, n = 1000: the broker holds 534-567 B more than the floor
-    # on 3.10-3.13, the same in every run; a planted 256-byte bytearray per connection reads
-    # 944. (3 KiB in all, RSS included, is the aim: python -m bench reports it.)
+    # on a loaded CI machine one RSS reading moved by up to 900 B per connection (memory freed
+    # during a burst of work can stay resident). Measured this way, n = 1000: the broker holds
+    # 534-567 B more than the floor on 3.10-3.13, the same in every run; a planted 256-byte
+    # bytearray per connection reads 944. (3 KiB in all, RSS included, is the aim: python -m bench reports it.)
     n = 1000
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 2 * n + 200:  # this process and the server (which inherits it) each hold n sockets
