@@ -90,7 +90,7 @@ class MockBroker:
             self._relisten.cancel()
         server, self._server = self._server, None
         if server is not None:
-            await _stop_accepting(server)
+            await stop_accepting(server)
             server.close()
         self._abort_all()
         # A connection accepted just before the close gets its protocol a loop step or two
@@ -299,7 +299,7 @@ class MockBroker:
         await asyncio.wait_for(self._state.wait_no_connections(), timeout)
 
 
-async def _stop_accepting(server: asyncio.Server) -> None:
+async def stop_accepting(server: asyncio.Server) -> None:
     """Stop taking connections off ``server``'s sockets, and let those already taken be built.
 
     asyncio builds an accepted connection's transport a loop step after the accept; a
