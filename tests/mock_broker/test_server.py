@@ -293,6 +293,7 @@ def test_a_connection_accepted_as_the_broker_stops_is_closed_not_left_to_the_gar
                 await asyncio.sleep(0)
             await stopping[0]
 
+    gc.collect()  # what earlier tests left is not this test's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         for _ in range(5):
