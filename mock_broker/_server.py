@@ -90,8 +90,7 @@ class MockBroker:
             self._relisten.cancel()
         server, self._server = self._server, None
         if server is not None:
-            await stop_accepting(server)
-            server.close()
+            await close_server(server)
         self._abort_all()
         # A connection accepted just before the close gets its protocol a loop step or two
         # later; let that happen so it is aborted too, not left for the garbage collector
@@ -299,22 +298,23 @@ class MockBroker:
         await asyncio.wait_for(self._state.wait_no_connections(), timeout)
 
 
-async def stop_accepting(server: asyncio.Server) -> None:
-    """Stop taking connections off ``server``'s sockets, and let those already taken be built.
+async def close_server(server: asyncio.Server) -> None:
+    """Close ``server`` once the connections it has already taken are built.
 
     asyncio builds an accepted connection's transport a loop step after the accept; a
     server closed in between cannot take it, and its socket is left to the garbage
     collector, on 3.13.0 with an unraisable TypeError (CPython gh-109564; most py313
-    runs of the kit's tests printed one). Selector loops only: they accept through a
-    reader on the listening socket; other loops (uvloop) manage their own.
+    runs of the kit's tests printed one). So a selector loop first stops accepting (the
+    reader on each listening socket) and runs the steps that build what it took; other
+    loops (uvloop) manage their listening sockets themselves.
     """
     loop = server.get_loop()
-    if not isinstance(loop, asyncio.SelectorEventLoop):
-        return
-    for sock in server.sockets:
-        loop.remove_reader(sock.fileno())
-    for _ in range(2):  # an accept's build runs in the next step
-        await asyncio.sleep(0)
+    if isinstance(loop, asyncio.SelectorEventLoop):
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())
+        for _ in range(2):  # an accept's build runs in the next step
+            await asyncio.sleep(0)
+    server.close()
 
 
 def _log_relisten_failure(task: asyncio.Task[None]) -> None:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from mock_broker._server import stop_accepting
+from mock_broker._server import close_server
 
 MAX_PAYLOAD = 1_048_576
 _VALID_NAME = re.compile(rb"[A-Za-z0-9._-]{1,255}")
@@ -262,8 +262,7 @@ class RawBroker:
         self._ready.set()
         async with server:
             await self._stop.wait()
-            await stop_accepting(server)  # or a connection accepted as it stops is left to the GC
-            server.close()
+            await close_server(server)  # not server.close(): a connection accepted as it stops would be left to the GC
 
     # -- connections ---------------------------------------------------------------------------
 
